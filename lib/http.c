@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP server: libmicrohttpd with one internal thread in poll mode
+ * (epoll in libmicrohttpd 0.9.75 stalls when 128 or 256 connections are
+ * ready at once), routing, methods, peer locality and connection limits.
+ * The only file that includes microhttpd.h.
+ *
+ * Requests are answered on the access handler's second call: answering on
+ * the first makes libmicrohttpd close every keep-alive connection.  Bodies
+ * are cached per endpoint and audience until the state changes (or for
+ * 1 ms when they show time-dependent values), so a probe costs a lookup.
+ */
+#include "health-internal.h"
+
+#include <microhttpd.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if MHD_VERSION < 0x00097002
+typedef int mhd_result;
+#else
+typedef enum MHD_Result mhd_result;
+#endif
+
+#define CONTENT_TYPE "application/health+json"
+#define CACHE_TTL_NS 1000000
+#define MAX_EXCLUDES 16
+/* Loopback connections allowed beyond max_connections, so in-container
+ * probes get through while remote peers hold every slot. */
+#define LOOPBACK_RESERVE 32u
+
+struct cached {
+    struct MHD_Response *resp;
+    unsigned code;
+    uint64_t gen;
+    bool dynamic;
+    int64_t at_ns;
+};
+
+/* Open connections from one non-loopback address. */
+struct peer {
+    struct in6_addr addr;
+    unsigned count;
+};
+
+struct health__http {
+    health_t *h;
+    struct MHD_Daemon *d;
+    struct MHD_Response *not_found;
+    struct MHD_Response *not_allowed;
+    struct MHD_Response *bad_request;
+    struct MHD_Response *unavailable;
+    /* The fields below are used by the libmicrohttpd thread only. */
+    struct health__snapshot snap;
+    struct cached cache[4][2];
+    struct peer *peers;
+    size_t n_peers;
+    unsigned remote;
+};
+
+/* The arguments of a request that shape its report. */
+struct args {
+    const char *exclude[MAX_EXCLUDES];
+    size_t n_exclude;
+    bool verbose;
+    bool overflow;
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) HEALTH_PRINTF(2, 0);
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    const health_t *h = cls;
+    char buf[512];
+    size_t n;
+
+    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
+    n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    health__log(h, "libmicrohttpd: %s", buf);
+}
+
+/* Maps an address to IPv6 form (IPv4 as ::ffff:a.b.c.d). */
+static bool peer_addr(const struct sockaddr *sa, struct in6_addr *out)
+{
+    if (!sa)
+        return false;
+    if (sa->sa_family == AF_INET6) {
+        *out = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        return true;
+    }
+    if (sa->sa_family != AF_INET)
+        return false;
+    memset(out, 0, sizeof(*out));
+    out->s6_addr[10] = 0xff;
+    out->s6_addr[11] = 0xff;
+    memcpy(&out->s6_addr[12],
+           &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    return true;
+}
+
+static bool is_loopback(const struct in6_addr *a)
+{
+    return IN6_IS_ADDR_LOOPBACK(a) ||
+           (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+static struct peer *find_peer(struct health__http *s, const struct in6_addr *a)
+{
+    size_t i;
+
+    for (i = 0; i < s->n_peers; i++)
+        if (memcmp(&s->peers[i].addr, a, sizeof(*a)) == 0)
+            return &s->peers[i];
+    return NULL;
+}
+
+/* Admits a connection: loopback peers within the reserve, others within
+ * max_connections and max_connections_per_ip. */
+static mhd_result on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+    struct health__http *s = cls;
+    const struct health__config *cfg = &s->h->cfg;
+    struct in6_addr a;
+    const struct peer *p;
+
+    (void)len;
+    if (!peer_addr(sa, &a))
+        return MHD_NO;
+    if (is_loopback(&a))
+        return MHD_YES;
+    if (s->remote >= cfg->max_connections)
+        return MHD_NO;
+    p = find_peer(s, &a);
+    if (p && p->count >= cfg->max_connections_per_ip)
+        return MHD_NO;
+    return MHD_YES;
+}
+
+static void count_peer(struct health__http *s, const struct in6_addr *a,
+                       bool opened)
+{
+    struct peer *p = find_peer(s, a);
+
+    if (opened) {
+        if (!p) {
+            p = &s->peers[s->n_peers++];
+            p->addr = *a;
+            p->count = 0;
+        }
+        p->count++;
+        s->remote++;
+        return;
+    }
+    if (!p)
+        return;
+    s->remote--;
+    if (--p->count == 0)
+        *p = s->peers[--s->n_peers];
+}
+
+static void on_connection(void *cls, struct MHD_Connection *con, void **sock,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct health__http *s = cls;
+    const union MHD_ConnectionInfo *ci;
+    struct in6_addr a;
+
+    (void)sock;
+    ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !peer_addr(ci->client_addr, &a) || is_loopback(&a))
+        return;
+    count_peer(s, &a, code == MHD_CONNECTION_NOTIFY_STARTED);
+}
+
+static bool wants_details(const struct health__http *s,
+                          struct MHD_Connection *con)
+{
+    const union MHD_ConnectionInfo *ci;
+    struct in6_addr a;
+
+    switch (s->h->cfg.details) {
+    case HEALTH_DETAILS_ALWAYS:
+        return true;
+    case HEALTH_DETAILS_NEVER:
+        return false;
+    default:
+        ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        return ci && peer_addr(ci->client_addr, &a) && is_loopback(&a);
+    }
+}
+
+static mhd_result collect_arg(void *cls, enum MHD_ValueKind kind,
+                              const char *key, const char *value)
+{
+    struct args *a = cls;
+
+    (void)kind;
+    if (strcmp(key, "verbose") == 0) {
+        a->verbose = true;
+    } else if (strcmp(key, "exclude") == 0 && value) {
+        if (a->n_exclude == MAX_EXCLUDES)
+            a->overflow = true;
+        else
+            a->exclude[a->n_exclude++] = value;
+    }
+    return MHD_YES;
+}
+
+static struct MHD_Response *json_response(char *body, size_t len)
+{
+    struct MHD_Response *r;
+
+    r = MHD_create_response_from_buffer_with_free_callback(len, body,
+                                                           health__report_free);
+    if (!r) {
+        health__report_free(body);
+        return NULL;
+    }
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                CONTENT_TYPE) == MHD_NO ||
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") ==
+            MHD_NO) {
+        MHD_destroy_response(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int take_snapshot(struct health__http *s)
+{
+    int r;
+
+    (void)pthread_mutex_lock(&s->h->lock);
+    r = health__snapshot_take(s->h, &s->snap);
+    (void)pthread_mutex_unlock(&s->h->lock);
+    return r;
+}
+
+/* Renders the snapshot as a response; NULL on failure. */
+static struct MHD_Response *
+render(struct health__http *s, const struct health__query *q, unsigned *code)
+{
+    health_status_t st;
+    size_t len;
+    char *body;
+
+    body = health__report_json(&s->snap, q, &s->h->cfg, &len, &st);
+    if (!body)
+        return NULL;
+    *code = st == HEALTH_FAIL ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
+    return json_response(body, len);
+}
+
+static mhd_result answer_cached(struct health__http *s,
+                                struct MHD_Connection *con,
+                                const struct health__query *q)
+{
+    struct cached *c = &s->cache[q->ep][q->details];
+    int64_t now = health__mono_ns();
+    struct MHD_Response *resp;
+    unsigned code;
+
+    if (c->resp && c->gen == atomic_load(&s->h->gen) &&
+        (!c->dynamic || now - c->at_ns < CACHE_TTL_NS))
+        return MHD_queue_response(con, c->code, c->resp);
+    resp = take_snapshot(s) < 0 ? NULL : render(s, q, &code);
+    if (!resp)
+        return MHD_queue_response(con, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                  s->unavailable);
+    if (c->resp)
+        MHD_destroy_response(c->resp);
+    c->resp = resp;
+    c->code = code;
+    c->gen = s->snap.gen;
+    c->dynamic = s->snap.dynamic;
+    c->at_ns = now;
+    return MHD_queue_response(con, code, resp);
+}
+
+static mhd_result answer_once(struct health__http *s,
+                              struct MHD_Connection *con,
+                              const struct health__query *q)
+{
+    struct MHD_Response *resp;
+    unsigned code;
+    mhd_result ret;
+
+    if (take_snapshot(s) < 0)
+        return MHD_queue_response(con, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                  s->unavailable);
+    if (!health__query_matches(&s->snap, q))
+        return MHD_queue_response(con, MHD_HTTP_NOT_FOUND, s->not_found);
+    resp = render(s, q, &code);
+    if (!resp)
+        return MHD_queue_response(con, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                  s->unavailable);
+    ret = MHD_queue_response(con, code, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static mhd_result answer(struct health__http *s, struct MHD_Connection *con,
+                         const char *url)
+{
+    struct health__query q;
+    struct args a;
+
+    memset(&q, 0, sizeof(q));
+    memset(&a, 0, sizeof(a));
+    if (health__route(url, &q.ep, &q.only) < 0)
+        return MHD_queue_response(con, MHD_HTTP_NOT_FOUND, s->not_found);
+    (void)MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, collect_arg,
+                                    &a);
+    if (a.overflow)
+        return MHD_queue_response(con, MHD_HTTP_BAD_REQUEST, s->bad_request);
+    q.details = wants_details(s, con);
+    q.exclude = a.exclude;
+    q.n_exclude = a.n_exclude;
+    if (!q.only && !q.n_exclude)
+        return answer_cached(s, con, &q);
+    return answer_once(s, con, &q);
+}
+
+static mhd_result on_request(void *cls, struct MHD_Connection *con,
+                             const char *url, const char *method,
+                             const char *version, const char *upload_data,
+                             size_t *upload_data_size, void **req_cls)
+{
+    struct health__http *s = cls;
+
+    (void)version;
+    (void)upload_data;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return MHD_queue_response(con, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                  s->not_allowed);
+    if (!*req_cls) {
+        *req_cls = s;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        /* A GET with a body: refuse it without reading it. */
+        return MHD_queue_response(con, MHD_HTTP_BAD_REQUEST, s->bad_request);
+    }
+    return answer(s, con, url);
+}
+
+static struct MHD_Response *static_response(const char *body, const char *allow)
+{
+    struct MHD_Response *r;
+
+    r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                        MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return NULL;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/json") == MHD_NO ||
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") ==
+            MHD_NO ||
+        (allow &&
+         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) == MHD_NO)) {
+        MHD_destroy_response(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void free_static(struct health__http *s)
+{
+    if (s->not_found)
+        MHD_destroy_response(s->not_found);
+    if (s->not_allowed)
+        MHD_destroy_response(s->not_allowed);
+    if (s->bad_request)
+        MHD_destroy_response(s->bad_request);
+    if (s->unavailable)
+        MHD_destroy_response(s->unavailable);
+}
+
+static int make_static(struct health__http *s)
+{
+    s->not_found = static_response(
+        "{\"error\":\"not found\",\"endpoints\":[\"/live\",\"/ready\","
+        "\"/started\",\"/health\"]}",
+        NULL);
+    s->not_allowed =
+        static_response("{\"error\":\"method not allowed\"}", "GET, HEAD");
+    s->bad_request = static_response("{\"error\":\"bad request\"}", NULL);
+    s->unavailable = static_response(
+        "{\"status\":\"fail\",\"output\":\"out of memory\"}", NULL);
+    if (s->not_found && s->not_allowed && s->bad_request && s->unavailable)
+        return 0;
+    free_static(s);
+    return -ENOMEM;
+}
+
+static int bind_listen(const struct sockaddr *sa, socklen_t len, bool dual,
+                       int *fd_out)
+{
+    int one = 1;
+    int zero = 0;
+    int fd;
+    int r;
+
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (dual)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    if (bind(fd, sa, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+        r = -errno;
+        (void)close(fd);
+        return r;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+/* Binds the configured address; "any" is [::] for IPv4 and IPv6 alike,
+ * or 0.0.0.0 where the host has no IPv6. */
+static int open_listener(const struct health__config *cfg, int *fd)
+{
+    struct sockaddr_in6 any6;
+    struct sockaddr_in any4;
+    struct sockaddr_storage ss;
+    int r;
+
+    if (!cfg->bind_any) {
+        ss = cfg->bind_addr;
+        if (ss.ss_family == AF_INET)
+            ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)cfg->port);
+        else
+            ((struct sockaddr_in6 *)&ss)->sin6_port =
+                htons((uint16_t)cfg->port);
+        return bind_listen((struct sockaddr *)&ss, cfg->bind_addr_len, false,
+                           fd);
+    }
+    memset(&any6, 0, sizeof(any6));
+    any6.sin6_family = AF_INET6;
+    any6.sin6_addr = in6addr_any;
+    any6.sin6_port = htons((uint16_t)cfg->port);
+    r = bind_listen((struct sockaddr *)&any6, sizeof(any6), true, fd);
+    if (r != -EAFNOSUPPORT && r != -EADDRNOTAVAIL)
+        return r;
+    memset(&any4, 0, sizeof(any4));
+    any4.sin_family = AF_INET;
+    any4.sin_addr.s_addr = htonl(INADDR_ANY);
+    any4.sin_port = htons((uint16_t)cfg->port);
+    return bind_listen((struct sockaddr *)&any4, sizeof(any4), false, fd);
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static struct MHD_Daemon *start_daemon(struct health__http *s, int fd)
+{
+    const struct health__config *cfg = &s->h->cfg;
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD;
+
+    if (cfg->log)
+        flags |= MHD_USE_ERROR_LOG;
+    return MHD_start_daemon(
+        flags, 0, on_accept, s, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + LOOPBACK_RESERVE,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s->h, MHD_OPTION_END);
+}
+
+static void http_free(struct health__http *s)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(s->cache) / sizeof(s->cache[0][0]); i++) {
+        struct cached *c = &s->cache[i / 2][i % 2];
+        if (c->resp)
+            MHD_destroy_response(c->resp);
+    }
+    free_static(s);
+    health__snapshot_fini(&s->snap);
+    free(s->peers);
+    free(s);
+}
+
+static int http_new(health_t *h, struct health__http **ret)
+{
+    struct health__http *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return -ENOMEM;
+    s->h = h;
+    s->peers = calloc(h->cfg.max_connections, sizeof(*s->peers));
+    if (!s->peers || make_static(s) < 0) {
+        free(s->peers);
+        free(s);
+        return -ENOMEM;
+    }
+    *ret = s;
+    return 0;
+}
+
+int health__http_start(health_t *h)
+{
+    struct health__http *s;
+    int fd;
+    int r;
+
+    r = http_new(h, &s);
+    if (r < 0)
+        return r;
+    r = open_listener(&h->cfg, &fd);
+    if (r < 0)
+        goto out_free;
+    r = bound_port(fd);
+    if (r < 0)
+        goto out_close;
+    atomic_store(&h->port, r);
+    s->d = start_daemon(s, fd);
+    if (!s->d) {
+        r = -EIO;
+        atomic_store(&h->port, 0);
+        goto out_close;
+    }
+    h->http = s;
+    return 0;
+
+out_close:
+    (void)close(fd);
+out_free:
+    http_free(s);
+    return r;
+}
+
+void health__http_stop(health_t *h)
+{
+    struct health__http *s = h->http;
+
+    if (!s)
+        return;
+    MHD_stop_daemon(s->d);
+    atomic_store(&h->port, 0);
+    h->http = NULL;
+    http_free(s);
+}

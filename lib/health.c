@@ -100,11 +100,15 @@ void health__free(health_t *h)
 
 static int start_locked(health_t *h)
 {
+    sigset_t old;
     int r;
 
     if (h->started)
         return -EALREADY;
+    /* libmicrohttpd's thread inherits the mask: signals are the service's. */
+    health__block_signals(&old);
     r = health__http_start(h);
+    health__restore_signals(&old);
     if (r < 0)
         return r;
     (void)pthread_mutex_lock(&h->lock);

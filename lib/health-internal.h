@@ -212,6 +212,9 @@ char *health__report_json(const struct health__snapshot *snap,
                           const struct health__query *q,
                           const struct health__config *cfg, size_t *len,
                           health_status_t *status);
+char *health__report_text(const struct health__snapshot *snap,
+                          const struct health__query *q, bool verbose,
+                          size_t *len, health_status_t *status);
 void health__report_free(void *body);
 
 /* route.c */

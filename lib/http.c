@@ -287,9 +287,48 @@ static mhd_result answer_cached(struct health__http *s,
     return MHD_queue_response(con, code, resp);
 }
 
+/* Whether the client asked for text/plain rather than JSON. */
+static bool wants_text(struct MHD_Connection *con)
+{
+    const char *accept =
+        MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Accept");
+
+    return accept && strstr(accept, "text/plain") && !strstr(accept, "json");
+}
+
+static struct MHD_Response *text_response(const struct health__snapshot *snap,
+                                          const struct health__query *q,
+                                          bool verbose, unsigned *code)
+{
+    struct MHD_Response *r;
+    health_status_t st;
+    size_t len;
+    char *body = health__report_text(snap, q, verbose, &len, &st);
+
+    if (!body)
+        return NULL;
+    r = MHD_create_response_from_buffer_with_free_callback(len, body,
+                                                           health__report_free);
+    if (!r) {
+        health__report_free(body);
+        return NULL;
+    }
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "text/plain; charset=utf-8") == MHD_NO ||
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") ==
+            MHD_NO) {
+        MHD_destroy_response(r);
+        return NULL;
+    }
+    *code = st == HEALTH_FAIL ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
+    return r;
+}
+
+/* Per-check paths, exclusions and the text form: rendered every time. */
 static mhd_result answer_once(struct health__http *s,
                               struct MHD_Connection *con,
-                              const struct health__query *q)
+                              const struct health__query *q, bool text,
+                              bool verbose)
 {
     struct MHD_Response *resp;
     unsigned code;
@@ -300,7 +339,8 @@ static mhd_result answer_once(struct health__http *s,
                                   s->unavailable);
     if (!health__query_matches(&s->snap, q))
         return MHD_queue_response(con, MHD_HTTP_NOT_FOUND, s->not_found);
-    resp = render(s, q, &code);
+    resp =
+        text ? text_response(&s->snap, q, verbose, &code) : render(s, q, &code);
     if (!resp)
         return MHD_queue_response(con, MHD_HTTP_SERVICE_UNAVAILABLE,
                                   s->unavailable);
@@ -314,6 +354,7 @@ static mhd_result answer(struct health__http *s, struct MHD_Connection *con,
 {
     struct health__query q;
     struct args a;
+    bool text;
 
     memset(&q, 0, sizeof(q));
     memset(&a, 0, sizeof(a));
@@ -326,9 +367,10 @@ static mhd_result answer(struct health__http *s, struct MHD_Connection *con,
     q.details = wants_details(s, con);
     q.exclude = a.exclude;
     q.n_exclude = a.n_exclude;
-    if (!q.only && !q.n_exclude)
+    text = wants_text(con);
+    if (!q.only && !q.n_exclude && !text)
         return answer_cached(s, con, &q);
-    return answer_once(s, con, &q);
+    return answer_once(s, con, &q, text, a.verbose);
 }
 
 static mhd_result on_request(void *cls, struct MHD_Connection *con,
@@ -479,13 +521,15 @@ static struct MHD_Daemon *start_daemon(struct health__http *s, int fd)
 
     if (cfg->log)
         flags |= MHD_USE_ERROR_LOG;
+    /* The logger goes first, or libmicrohttpd logs to stderr until it
+     * reaches it. */
     return MHD_start_daemon(
-        flags, 0, on_accept, s, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+        flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, s->h, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + LOOPBACK_RESERVE,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s->h, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
 }
 
 static void http_free(struct health__http *s)

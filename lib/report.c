@@ -9,11 +9,15 @@
  * when a gate (starting, shutting down) decides, and "checks" keyed by name,
  * each an array of one object with "status", "time", and, when details are
  * shown, "output", "observedValue", "observedUnit" and "durationMs".
+ * Bodies from cJSON and from the text form both come from cJSON's
+ * allocator (whatever hooks the application gave cJSON) and are released
+ * with health__report_free().
  */
 #include "health-internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -261,12 +265,10 @@ static bool add_info(cJSON *root, const struct health__config *cfg)
             cJSON_AddStringToObject(root, "description", cfg->description));
 }
 
-static bool add_notes(cJSON *root, const char *note, long dropped, enum trim t)
+static bool add_notes(cJSON *root, long dropped, enum trim t)
 {
     char buf[160];
 
-    if (note && !cJSON_AddStringToObject(root, "output", note))
-        return false;
     if (t == TRIM_NONE)
         return true;
     (void)snprintf(buf, sizeof(buf),
@@ -291,10 +293,11 @@ static char *render(const struct health__snapshot *snap,
     if (!root)
         return NULL;
     if (!cJSON_AddStringToObject(root, "status", status_names[st]) ||
+        (note && !cJSON_AddStringToObject(root, "output", note)) ||
         !add_info(root, cfg))
         goto out;
     dropped = add_checks(root, snap, q, t);
-    if (dropped < 0 || !add_notes(root, note, dropped, t))
+    if (dropped < 0 || !add_notes(root, dropped, t))
         goto out;
     body = cJSON_PrintUnformatted(root);
 out:
@@ -322,6 +325,91 @@ char *health__report_json(const struct health__snapshot *snap,
         cJSON_free(body);
     }
     return NULL;
+}
+
+/* A bounded text buffer; text past the limit is dropped, and noticed. */
+struct text {
+    char *buf;
+    size_t len;
+    bool full;
+};
+
+static void text_add(struct text *t, const char *fmt, ...) HEALTH_PRINTF(2, 3);
+
+static void text_add(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (t->full)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(t->buf + t->len, BODY_LIMIT + 1 - t->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n > BODY_LIMIT - t->len) {
+        t->full = true;
+        return;
+    }
+    t->len += (size_t)n;
+}
+
+static const char *const endpoint_names[] = { "livez", "readyz", "startedz",
+                                              "healthz" };
+
+static void text_entry(struct text *t, const struct health__query *q,
+                       const struct health__entry *e)
+{
+    health_status_t st = entry_status(q, e);
+    const char *why = "reason withheld";
+
+    if (q->details)
+        why = e->s.state == HEALTH__PENDING ? "pending: no result yet"
+              : e->s.r.output[0]            ? e->s.r.output
+                                            : status_names[st];
+    if (st == HEALTH_PASS)
+        text_add(t, "[+]%s ok\n", e->name);
+    else if (st == HEALTH_WARN)
+        text_add(t, "[+]%s warn: %s\n", e->name, why);
+    else
+        text_add(t, "[-]%s failed: %s\n", e->name, why);
+}
+
+/*
+ * The Kubernetes apiserver's plain-text form: "ok" alone for a passing
+ * endpoint unless @verbose, else a "[+]name ok" / "[-]name failed: reason"
+ * line per check (the reason only with details) and a closing
+ * "<endpoint> check passed|failed".
+ */
+char *health__report_text(const struct health__snapshot *snap,
+                          const struct health__query *q, bool verbose,
+                          size_t *len, health_status_t *status)
+{
+    struct text t = { .buf = cJSON_malloc(BODY_LIMIT + 1) };
+    const char *note;
+    size_t i;
+
+    if (!t.buf)
+        return NULL;
+    t.buf[0] = '\0';
+    *status = health__report_status(snap, q, &note);
+    if (!verbose && *status != HEALTH_FAIL) {
+        text_add(&t, "ok");
+        *len = t.len;
+        return t.buf;
+    }
+    if (note)
+        text_add(&t, "[-]%s failed: %s\n",
+                 strcmp(note, "starting") == 0 ? "startup" : "shutdown", note);
+    for (i = 0; i < snap->n; i++)
+        if (health__query_includes(q, &snap->v[i]))
+            text_entry(&t, q, &snap->v[i]);
+    t.full = false;
+    if (t.len + 64 > BODY_LIMIT)
+        t.len = BODY_LIMIT - 64;
+    text_add(&t, "%s check %s\n", endpoint_names[q->ep],
+             *status == HEALTH_FAIL ? "failed" : "passed");
+    *len = t.len;
+    return t.buf;
 }
 
 void health__report_free(void *body)

@@ -135,8 +135,8 @@ static void store_result(health_t *h, struct health__check *c, int status,
     c->latest.state = status;
     c->latest.time_ms = health__wall_ms();
     c->latest.duration_us = took_ns / 1000;
-    if (status == HEALTH_PASS)
-        c->passed_once = true;
+    if (status != HEALTH_FAIL)
+        c->passed_once = true; /* warn passes too: it still serves */
     atomic_fetch_add(&h->gen, 1);
 }
 

@@ -91,7 +91,7 @@ enum health_check_flags {
     /* Feeds /live.  Only for checks that detect a state the process cannot
      * recover from without a restart; never a downstream dependency. */
     HEALTH_CHECK_LIVE = 1 << 1,
-    /* Feeds /started (and so /ready) until it has passed once. */
+    /* Feeds /started (and so /ready) until it has passed (or warned) once. */
     HEALTH_CHECK_STARTUP = 1 << 2,
     /* A failure makes the endpoint's status "warn" (HTTP 200), not "fail". */
     HEALTH_CHECK_NONCRITICAL = 1 << 3

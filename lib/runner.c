@@ -226,9 +226,17 @@ static void *check_thread(void *arg)
 static void name_thread(pthread_t t, const char *prefix, const char *name)
 {
 #ifdef __linux__
-    char buf[16];
+    char buf[16]; /* the kernel keeps 15 characters */
+    size_t n = strlen(prefix);
+    size_t m = strlen(name);
 
-    (void)snprintf(buf, sizeof(buf), "%s%s", prefix, name);
+    if (n > sizeof(buf) - 1)
+        n = sizeof(buf) - 1;
+    if (m > sizeof(buf) - 1 - n)
+        m = sizeof(buf) - 1 - n;
+    memcpy(buf, prefix, n);
+    memcpy(buf + n, name, m);
+    buf[n + m] = '\0';
     (void)pthread_setname_np(t, buf);
 #else
     (void)t;

@@ -90,7 +90,7 @@ struct resp {
     void *json;    /* parsed body, for json_str() */
 };
 
-/* Request options; zero means defaults (GET, 127.0.0.1, 2 s). */
+/* Request options; zero means defaults (GET, 127.0.0.1, 5 s). */
 struct req {
     const char *method;
     const char *host; /* "127.0.0.1", "[::1]", ... */

@@ -121,7 +121,7 @@ int http_do(int port, const char *path, const struct req *q, struct resp *r)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROXY, "");
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                     (long)SLOW(q->timeout_ms ? q->timeout_ms : 2000L));
+                     (long)SLOW(q->timeout_ms ? q->timeout_ms : 5000L));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);

@@ -373,6 +373,16 @@ static mhd_result answer(struct health__http *s, struct MHD_Connection *con,
     return answer_once(s, con, &q, text, a.verbose);
 }
 
+static bool has_body(struct MHD_Connection *con)
+{
+    const char *len = MHD_lookup_connection_value(
+        con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+    return (len && strcmp(len, "0") != 0) ||
+           MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
 static mhd_result on_request(void *cls, struct MHD_Connection *con,
                              const char *url, const char *method,
                              const char *version, const char *upload_data,
@@ -387,13 +397,16 @@ static mhd_result on_request(void *cls, struct MHD_Connection *con,
         return MHD_queue_response(con, MHD_HTTP_METHOD_NOT_ALLOWED,
                                   s->not_allowed);
     if (!*req_cls) {
+        /* A GET with a body: refused at once, without reading the body
+         * (libmicrohttpd then closes the connection). */
+        if (has_body(con))
+            return MHD_queue_response(con, MHD_HTTP_BAD_REQUEST,
+                                      s->bad_request);
         *req_cls = s;
         return MHD_YES;
     }
-    if (*upload_data_size) {
-        /* A GET with a body: refuse it without reading it. */
-        return MHD_queue_response(con, MHD_HTTP_BAD_REQUEST, s->bad_request);
-    }
+    if (*upload_data_size)
+        return MHD_NO; /* a body after all: close */
     return answer(s, con, url);
 }
 

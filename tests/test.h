@@ -96,7 +96,8 @@ struct req {
     const char *host; /* "127.0.0.1", "[::1]", ... */
     const char *const *headers;
     long timeout_ms;
-    bool fresh; /* a new connection, Connection: close */
+    bool fresh;       /* a new connection, Connection: close */
+    const char *body; /* a request body, sent with any method */
 };
 
 int64_t test_now_ms(void);

@@ -233,6 +233,10 @@ static void test_errors(void)
         ASSERT_STR_EQ(r.allow, "GET, HEAD");
         resp_free(&r);
     }
+    /* A GET with a body is refused unread. */
+    http_do(port, "/live", &(struct req){ .method = "GET", .body = "x=1" }, &r);
+    ASSERT_EQ(r.status, 400);
+    resp_free(&r);
     /* The server keeps answering after all that. */
     http_get(port, "/live", &r);
     ASSERT_EQ(r.status, 200);

@@ -130,6 +130,8 @@ int http_do(int port, const char *path, const struct req *q, struct resp *r)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     else if (q->method)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
+    if (q->body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
     for (i = 0; q->headers && q->headers[i]; i++)
         hdrs = curl_slist_append(hdrs, q->headers[i]);
     if (q->fresh)

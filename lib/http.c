@@ -216,7 +216,20 @@ static mhd_result collect_arg(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
-static struct MHD_Response *json_response(char *body, size_t len)
+static bool add_headers(struct MHD_Response *r, const char *type,
+                        const char *allow)
+{
+    return MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) ==
+               MHD_YES &&
+           MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                   "no-store") == MHD_YES &&
+           (!allow || MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+                                              allow) == MHD_YES);
+}
+
+/* A response that owns @body, a report; NULL on failure (@body freed). */
+static struct MHD_Response *body_response(char *body, size_t len,
+                                          const char *type)
 {
     struct MHD_Response *r;
 
@@ -226,10 +239,7 @@ static struct MHD_Response *json_response(char *body, size_t len)
         health__report_free(body);
         return NULL;
     }
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                CONTENT_TYPE) == MHD_NO ||
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") ==
-            MHD_NO) {
+    if (!add_headers(r, type, NULL)) {
         MHD_destroy_response(r);
         return NULL;
     }
@@ -258,7 +268,7 @@ render(struct health__http *s, const struct health__query *q, unsigned *code)
     if (!body)
         return NULL;
     *code = st == HEALTH_FAIL ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
-    return json_response(body, len);
+    return body_response(body, len, CONTENT_TYPE);
 }
 
 static mhd_result answer_cached(struct health__http *s,
@@ -307,19 +317,9 @@ static struct MHD_Response *text_response(const struct health__snapshot *snap,
 
     if (!body)
         return NULL;
-    r = MHD_create_response_from_buffer_with_free_callback(len, body,
-                                                           health__report_free);
-    if (!r) {
-        health__report_free(body);
+    r = body_response(body, len, "text/plain; charset=utf-8");
+    if (!r)
         return NULL;
-    }
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "text/plain; charset=utf-8") == MHD_NO ||
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") ==
-            MHD_NO) {
-        MHD_destroy_response(r);
-        return NULL;
-    }
     *code = st == HEALTH_FAIL ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
     return r;
 }
@@ -416,14 +416,7 @@ static struct MHD_Response *static_response(const char *body, const char *allow)
 
     r = MHD_create_response_from_buffer(strlen(body), (void *)body,
                                         MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return NULL;
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "application/json") == MHD_NO ||
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") ==
-            MHD_NO ||
-        (allow &&
-         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) == MHD_NO)) {
+    if (r && !add_headers(r, "application/json", allow)) {
         MHD_destroy_response(r);
         return NULL;
     }

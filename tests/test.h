@@ -103,6 +103,8 @@ struct req {
 int64_t test_now_ms(void);
 int64_t test_time_scale(void);
 void test_backoff(void);
+/* The status of a GET of @path. */
+long http_status(int port, const char *path);
 /* GETs @path and aborts, printing the body, unless the status is @code. */
 void expect_status(int port, const char *path, long code);
 

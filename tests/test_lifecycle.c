@@ -22,17 +22,6 @@ static health_status_t pass(health_result_t *r, void *ud)
     return HEALTH_PASS;
 }
 
-static long status_of(int port, const char *path)
-{
-    struct resp r;
-    long st;
-
-    http_get(port, path, &r);
-    st = r.status;
-    resp_free(&r);
-    return st;
-}
-
 static bool top_output_is(int port, const char *path, const char *text)
 {
     struct resp r;
@@ -71,11 +60,11 @@ static void test_startup_gating(void)
     /* Still gated by the STARTUP check. */
     expect_status(port, "/started", 503);
     atomic_store(&boot_ok, 1);
-    WAIT_UNTIL(status_of(port, "/started") == 200, 2000);
+    WAIT_UNTIL(http_status(port, "/started") == 200, 2000);
     expect_status(port, "/ready", 200);
     /* Having passed once, a STARTUP check no longer gates /started. */
     atomic_store(&boot_ok, 0);
-    WAIT_UNTIL(status_of(port, "/health") == 503, 2000);
+    WAIT_UNTIL(http_status(port, "/health") == 503, 2000);
     expect_status(port, "/started", 200);
     expect_status(port, "/ready", 200);
     health_destroy(h);
@@ -104,7 +93,7 @@ static void test_shutdown(void)
     struct resp r;
 
     ASSERT_OK(health_register_check(h, &p, NULL));
-    WAIT_UNTIL(status_of(port, "/ready") == 200, 2000);
+    WAIT_UNTIL(http_status(port, "/ready") == 200, 2000);
     ASSERT_OK(health_begin_shutdown(h));
     http_get(port, "/ready", &r);
     ASSERT_EQ(r.status, 503);
@@ -133,7 +122,7 @@ static void test_heartbeat(void)
     ASSERT_STR_EQ(json_str(&r, "checks.main-loop.0.status"), "pass");
     ASSERT_STR_EQ(json_str(&r, "checks.main-loop.0.observedUnit"), "ms");
     resp_free(&r);
-    WAIT_UNTIL(status_of(port, "/live") == 503, 2000);
+    WAIT_UNTIL(http_status(port, "/live") == 503, 2000);
     /* Beats are stamped with a coarse clock (a few ms of resolution). */
     ASSERT_GE(test_now_ms() - t0, 150 - 10);
     http_get(port, "/live", &r);
@@ -142,7 +131,7 @@ static void test_heartbeat(void)
     expect_status(port, "/ready", 200);
     /* Reports may be up to 1 ms old while a heartbeat is registered. */
     health_heartbeat_beat(hb);
-    WAIT_UNTIL(status_of(port, "/live") == 200, 100);
+    WAIT_UNTIL(http_status(port, "/live") == 200, 100);
     /* Beating keeps it alive past several deadlines. */
     t0 = test_now_ms();
     while (test_now_ms() - t0 < 500) {
@@ -169,7 +158,7 @@ static void test_register_before_start(void)
     ASSERT_OK(health_register_check(h, &p, NULL));
     ASSERT_OK(health_start(h));
     port = health_port(h);
-    WAIT_UNTIL(status_of(port, "/ready") == 200, 2000);
+    WAIT_UNTIL(http_status(port, "/ready") == 200, 2000);
     ASSERT_OK(health_stop(h));
     ASSERT_OK(health_start(h));
     port = health_port(h);

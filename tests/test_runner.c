@@ -85,17 +85,6 @@ static bool output_contains(int port, const char *path, const char *check,
     return ok;
 }
 
-static long status_of(int port, const char *path)
-{
-    struct resp r;
-    long st;
-
-    http_get(port, path, &r);
-    st = r.status;
-    resp_free(&r);
-    return st;
-}
-
 /* Invariants 1 and 2: a callback that never returns; /ready answers fail
  * "timed out" at the deadline and /live keeps answering at once. */
 static void test_hung_check_times_out(void)
@@ -242,7 +231,7 @@ static void test_pending(void)
     ASSERT_STR_EQ(json_str(&r, "status"), "warn");
     resp_free(&r);
     gate_open(&s.gate);
-    WAIT_UNTIL(status_of(port, "/ready") == 200, 2000);
+    WAIT_UNTIL(http_status(port, "/ready") == 200, 2000);
     expect_status(port, "/started", 200);
     http_get(port, "/live", &r);
     ASSERT_STR_EQ(json_str(&r, "status"), "pass");

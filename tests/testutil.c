@@ -24,6 +24,17 @@ int64_t test_time_scale(void)
     return v > 0 ? v : 1;
 }
 
+long http_status(int port, const char *path)
+{
+    struct resp r;
+    long st;
+
+    http_get(port, path, &r);
+    st = r.status;
+    resp_free(&r);
+    return st;
+}
+
 void expect_status(int port, const char *path, long code)
 {
     struct resp r;

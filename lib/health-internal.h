@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 /* The state of a check that has no result yet; other states are
@@ -220,6 +221,20 @@ void health__report_free(void *body);
 /* route.c */
 int health__route(const char *path, enum health__endpoint *ep,
                   const char **name);
+
+/* limits.c */
+struct health__limits;
+struct health__conn;
+bool health__peer_addr(const struct sockaddr *sa, struct in6_addr *out);
+bool health__is_loopback(const struct in6_addr *a);
+int health__limits_new(struct health__limits **ret, unsigned max_total,
+                       unsigned max_per_ip, size_t slots);
+void health__limits_free(struct health__limits *l);
+bool health__limits_admit(struct health__limits *l, const struct in6_addr *a);
+struct health__conn *health__limits_open(struct health__limits *l,
+                                         const struct in6_addr *a, int fd);
+void health__limits_close(struct health__limits *l, struct health__conn *c);
+void health__limits_busy(struct health__conn *c, bool busy);
 
 /* http.c */
 int health__http_start(health_t *h);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if MHD_VERSION < 0x00097002
@@ -45,12 +46,6 @@ struct cached {
     int64_t at_ns;
 };
 
-/* Open connections from one non-loopback address. */
-struct peer {
-    struct in6_addr addr;
-    unsigned count;
-};
-
 struct health__http {
     health_t *h;
     struct MHD_Daemon *d;
@@ -61,9 +56,7 @@ struct health__http {
     /* The fields below are used by the libmicrohttpd thread only. */
     struct health__snapshot snap;
     struct cached cache[4][2];
-    struct peer *peers;
-    size_t n_peers;
-    unsigned remote;
+    struct health__limits *limits;
 };
 
 /* The arguments of a request that shape its report. */
@@ -89,97 +82,54 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     health__log(h, "libmicrohttpd: %s", buf);
 }
 
-/* Maps an address to IPv6 form (IPv4 as ::ffff:a.b.c.d). */
-static bool peer_addr(const struct sockaddr *sa, struct in6_addr *out)
-{
-    if (!sa)
-        return false;
-    if (sa->sa_family == AF_INET6) {
-        *out = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-        return true;
-    }
-    if (sa->sa_family != AF_INET)
-        return false;
-    memset(out, 0, sizeof(*out));
-    out->s6_addr[10] = 0xff;
-    out->s6_addr[11] = 0xff;
-    memcpy(&out->s6_addr[12],
-           &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-    return true;
-}
-
-static bool is_loopback(const struct in6_addr *a)
-{
-    return IN6_IS_ADDR_LOOPBACK(a) ||
-           (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-}
-
-static struct peer *find_peer(struct health__http *s, const struct in6_addr *a)
-{
-    size_t i;
-
-    for (i = 0; i < s->n_peers; i++)
-        if (memcmp(&s->peers[i].addr, a, sizeof(*a)) == 0)
-            return &s->peers[i];
-    return NULL;
-}
-
-/* Admits a connection: loopback peers within the reserve, others within
- * max_connections and max_connections_per_ip. */
+/* Admits a connection within the limits (limits.c). */
 static mhd_result on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 {
     struct health__http *s = cls;
-    const struct health__config *cfg = &s->h->cfg;
     struct in6_addr a;
-    const struct peer *p;
 
     (void)len;
-    if (!peer_addr(sa, &a))
+    if (!health__peer_addr(sa, &a))
         return MHD_NO;
-    if (is_loopback(&a))
-        return MHD_YES;
-    if (s->remote >= cfg->max_connections)
-        return MHD_NO;
-    p = find_peer(s, &a);
-    if (p && p->count >= cfg->max_connections_per_ip)
-        return MHD_NO;
-    return MHD_YES;
-}
-
-static void count_peer(struct health__http *s, const struct in6_addr *a,
-                       bool opened)
-{
-    struct peer *p = find_peer(s, a);
-
-    if (opened) {
-        if (!p) {
-            p = &s->peers[s->n_peers++];
-            p->addr = *a;
-            p->count = 0;
-        }
-        p->count++;
-        s->remote++;
-        return;
-    }
-    if (!p)
-        return;
-    s->remote--;
-    if (--p->count == 0)
-        *p = s->peers[--s->n_peers];
+    return health__limits_admit(s->limits, &a) ? MHD_YES : MHD_NO;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *con, void **sock,
                           enum MHD_ConnectionNotificationCode code)
 {
     struct health__http *s = cls;
-    const union MHD_ConnectionInfo *ci;
+    const union MHD_ConnectionInfo *addr;
+    const union MHD_ConnectionInfo *fd;
     struct in6_addr a;
 
-    (void)sock;
-    ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !peer_addr(ci->client_addr, &a) || is_loopback(&a))
+    if (code != MHD_CONNECTION_NOTIFY_STARTED) {
+        health__limits_close(s->limits, *sock);
+        *sock = NULL;
         return;
-    count_peer(s, &a, code == MHD_CONNECTION_NOTIFY_STARTED);
+    }
+    addr = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    fd = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (addr && fd && health__peer_addr(addr->client_addr, &a))
+        *sock = health__limits_open(s->limits, &a, fd->connect_fd);
+}
+
+/* Marks the connection as answering a request, or done with one. */
+static void set_busy(struct MHD_Connection *con, bool busy)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    if (ci)
+        health__limits_busy(ci->socket_context, busy);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)req_cls;
+    (void)toe;
+    set_busy(con, false);
 }
 
 static bool wants_details(const struct health__http *s,
@@ -195,7 +145,8 @@ static bool wants_details(const struct health__http *s,
         return false;
     default:
         ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        return ci && peer_addr(ci->client_addr, &a) && is_loopback(&a);
+        return ci && health__peer_addr(ci->client_addr, &a) &&
+               health__is_loopback(&a);
     }
 }
 
@@ -392,6 +343,8 @@ static mhd_result on_request(void *cls, struct MHD_Connection *con,
 
     (void)version;
     (void)upload_data;
+    if (!*req_cls)
+        set_busy(con, true);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return MHD_queue_response(con, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -535,7 +488,8 @@ static struct MHD_Daemon *start_daemon(struct health__http *s, int fd)
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + LOOPBACK_RESERVE,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
 }
 
 static void http_free(struct health__http *s)
@@ -549,25 +503,58 @@ static void http_free(struct health__http *s)
     }
     free_static(s);
     health__snapshot_fini(&s->snap);
-    free(s->peers);
+    health__limits_free(s->limits);
     free(s);
 }
 
 static int http_new(health_t *h, struct health__http **ret)
 {
     struct health__http *s = calloc(1, sizeof(*s));
+    const struct health__config *cfg = &h->cfg;
 
     if (!s)
         return -ENOMEM;
     s->h = h;
-    s->peers = calloc(h->cfg.max_connections, sizeof(*s->peers));
-    if (!s->peers || make_static(s) < 0) {
-        free(s->peers);
+    if (health__limits_new(
+            &s->limits, cfg->max_connections, cfg->max_connections_per_ip,
+            (size_t)cfg->max_connections + LOOPBACK_RESERVE) < 0 ||
+        make_static(s) < 0) {
+        health__limits_free(s->limits);
         free(s);
         return -ENOMEM;
     }
     *ret = s;
     return 0;
+}
+
+/* Whether @fd still names the socket that @guard (a duplicate) holds:
+ * while the guard is open that socket cannot go away. */
+static bool same_socket(int fd, int guard)
+{
+    struct stat a;
+    struct stat b;
+
+    return fstat(fd, &a) == 0 && fstat(guard, &b) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Starts libmicrohttpd on @fd, which it owns from then on.  It closes
+ * the socket on some failure paths and not on others: a duplicate tells
+ * which, so the descriptor is closed exactly once, never after its
+ * number was reused by another thread. */
+static int serve(struct health__http *s, int fd)
+{
+    int guard = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+    if (guard < 0) {
+        (void)close(fd);
+        return -EIO;
+    }
+    s->d = start_daemon(s, fd);
+    if (!s->d && same_socket(fd, guard))
+        (void)close(fd);
+    (void)close(guard);
+    return s->d ? 0 : -EIO;
 }
 
 int health__http_start(health_t *h)
@@ -583,20 +570,19 @@ int health__http_start(health_t *h)
     if (r < 0)
         goto out_free;
     r = bound_port(fd);
-    if (r < 0)
-        goto out_close;
+    if (r < 0) {
+        (void)close(fd);
+        goto out_free;
+    }
     atomic_store(&h->port, r);
-    s->d = start_daemon(s, fd);
-    if (!s->d) {
-        r = -EIO;
+    r = serve(s, fd);
+    if (r < 0) {
         atomic_store(&h->port, 0);
-        goto out_close;
+        goto out_free;
     }
     h->http = s;
     return 0;
 
-out_close:
-    (void)close(fd);
 out_free:
     http_free(s);
     return r;

@@ -180,8 +180,14 @@ static void run_once(health_t *h, struct health__check *c, int64_t start)
         store_timeout(h, c, deadline);
     else
         store_result(h, c, status, &r, end - start);
-    if (note_change(h, c, before, &ch))
+    if (note_change(h, c, before, &ch)) {
+        /* Counted as busy while in the change callback, which may call
+         * health_stop(): that waits for idle check threads to leave, and
+         * this one cannot leave before the callback returns. */
+        h->threads_busy++;
         deliver_change(h, &ch);
+        h->threads_busy--;
+    }
 }
 
 /* Leaves the check's thread; the lock is held on entry, released here. */
@@ -304,13 +310,17 @@ static int64_t watchdog_scan(health_t *h)
     return next;
 }
 
+/* The watchdog holds a reference on the handle: stopped from its own
+ * change callback it is detached, not joined, and may outlive the stop
+ * (and a restart, whose new watchdog supersedes it: it then leaves). */
 static void *watchdog_thread(void *arg)
 {
     health_t *h = arg;
     int64_t next;
+    bool last;
 
     (void)pthread_mutex_lock(&h->lock);
-    while (!h->watchdog_stop) {
+    while (!h->watchdog_stop && pthread_equal(h->watchdog, pthread_self())) {
         next = watchdog_scan(h);
         if (next <= health__mono_ns())
             continue;
@@ -318,7 +328,10 @@ static void *watchdog_thread(void *arg)
         wait_until(&h->watchdog_cond, &h->lock, next);
         h->watchdog_wake_ns = 0;
     }
+    health__unref_locked(h, &last);
     (void)pthread_mutex_unlock(&h->lock);
+    if (last)
+        health__free(h);
     return NULL;
 }
 
@@ -340,6 +353,7 @@ int health__runner_start(health_t *h)
         return r == EAGAIN ? -EAGAIN : -r;
     name_thread(h->watchdog, "health-watchdog", "");
     h->watchdog_alive = true;
+    h->refs++;
     for (c = h->checks; c; c = c->next) {
         c->next_due_ns = 0;
         r = health__runner_add(h, c);
@@ -360,12 +374,15 @@ void health__runner_stop(health_t *h)
     h->watchdog_stop = true;
     join = h->watchdog_alive;
     h->watchdog_alive = false;
-    (void)pthread_cond_signal(&h->watchdog_cond);
+    (void)pthread_cond_broadcast(&h->watchdog_cond);
     for (c = h->checks; c; c = c->next)
         (void)pthread_cond_signal(&c->wake);
     while (h->threads > h->threads_busy)
         (void)pthread_cond_wait(&h->idle_cond, &h->lock);
     (void)pthread_mutex_unlock(&h->lock);
-    if (join)
+    /* From the watchdog's own change callback: it cannot join itself. */
+    if (join && pthread_equal(h->watchdog, pthread_self()))
+        (void)pthread_detach(h->watchdog);
+    else if (join)
         (void)pthread_join(h->watchdog, NULL);
 }

@@ -160,7 +160,8 @@ struct health_options {
     const char *service_id;
     const char *description;
 
-    /* Optional: told of every check status change, on a library thread. */
+    /* Optional: told of every check status change, on a library thread;
+     * it may call any function but health_destroy(). */
     health_change_fn *on_change;
     void *on_change_userdata;
     /* Optional: library and libmicrohttpd diagnostics, on any thread. */
@@ -168,12 +169,15 @@ struct health_options {
     void *log_userdata;
 
     /* Limits.  0 means the default given. */
-    /* Open connections in all: 0: 512. */
+    /* Open connections from non-loopback peers: 0: 512.  When all are
+     * taken, a new peer gets the slot of the connection that has waited
+     * longest without an answer (a slowloris), so a flood cannot lock the
+     * kubelet out.  Loopback peers (probes inside the container) have 32
+     * slots more and are never closed to make room. */
     unsigned max_connections;
-    /* Open connections from one non-loopback address: 0: 32.  Loopback
-     * peers (in-container probes) count only against max_connections. */
+    /* Open connections from one non-loopback address: 0: 32. */
     unsigned max_connections_per_ip;
-    /* Seconds a connection may sit idle or trickle a request: 0: 10. */
+    /* Seconds a connection may send nothing before it is closed: 0: 10. */
     unsigned idle_timeout_s;
     /* Memory per connection for the request, URL and headers included;
      * a larger request is refused (431 or 414) or closed: 0: 16384. */
@@ -252,7 +256,7 @@ HEALTH_API int health_stop(health_t *h);
  * Returns 0, -EINVAL (NULL @h, @check or check->run; a bad name; unknown
  * flags), -EEXIST (name taken), -ENOMEM or -EAGAIN (no thread could be
  * created).  On failure nothing is taken and no callback is ever called.
- * Must not be called from inside a check callback of the same handle.
+ * May be called from any thread, callbacks included.
  * Since 0.1.
  */
 HEALTH_API int health_register_check(health_t *h,

@@ -403,9 +403,13 @@ char *health__report_text(const struct health__snapshot *snap,
     for (i = 0; i < snap->n; i++)
         if (health__query_includes(q, &snap->v[i]))
             text_entry(&t, q, &snap->v[i]);
+    /* Room for the closing line, cutting whole lines only. */
     t.full = false;
-    if (t.len + 64 > BODY_LIMIT)
+    if (t.len + 64 > BODY_LIMIT) {
         t.len = BODY_LIMIT - 64;
+        while (t.len > 0 && t.buf[t.len - 1] != '\n')
+            t.len--;
+    }
     text_add(&t, "%s check %s\n", endpoint_names[q->ep],
              *status == HEALTH_FAIL ? "failed" : "passed");
     *len = t.len;

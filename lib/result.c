@@ -111,7 +111,13 @@ void health__sanitize_text(char *s)
 void health__format_time(int64_t wall_ms, char *buf, size_t size)
 {
     time_t secs = (time_t)(wall_ms / 1000);
+    int64_t ms = wall_ms % 1000;
     struct tm tm;
+
+    if (ms < 0) { /* before 1970: round down, not toward zero */
+        ms += 1000;
+        secs--;
+    }
 
     if (!gmtime_r(&secs, &tm)) {
         (void)snprintf(buf, size, "1970-01-01T00:00:00.000Z");
@@ -119,5 +125,5 @@ void health__format_time(int64_t wall_ms, char *buf, size_t size)
     }
     (void)snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                   tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
+                   tm.tm_min, tm.tm_sec, (int)ms);
 }

@@ -136,7 +136,7 @@ struct health__entry {
     bool heartbeat;
     bool passed_once;
     struct health__stored s;
-    int64_t stuck_ms; /* >0: a timed-out run still in flight this long */
+    int64_t stuck_s; /* >=0: a timed-out run still in flight this long */
 };
 
 /* Everything a report needs, copied out under the lock. */
@@ -146,7 +146,7 @@ struct health__snapshot {
     size_t cap;
     bool startup_complete;
     bool shutting_down;
-    bool dynamic; /* content changes with time alone (heartbeats, hangs) */
+    int64_t expires_ns; /* when time alone changes the report, or INT64_MAX */
     uint64_t gen;
 };
 

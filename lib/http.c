@@ -7,8 +7,9 @@
  *
  * Requests are answered on the access handler's second call: answering on
  * the first makes libmicrohttpd close every keep-alive connection.  Bodies
- * are cached per endpoint and audience until the state changes (or for
- * 1 ms when they show time-dependent values), so a probe costs a lookup.
+ * are cached per endpoint and audience until the state changes or time
+ * alone would change them (a heartbeat's age: 1 ms; a hung run's seconds),
+ * so a probe costs a lookup.
  */
 #include "health-internal.h"
 
@@ -32,7 +33,6 @@ typedef enum MHD_Result mhd_result;
 #endif
 
 #define CONTENT_TYPE "application/health+json"
-#define CACHE_TTL_NS 1000000
 #define MAX_EXCLUDES 16
 /* Loopback connections allowed beyond max_connections, so in-container
  * probes get through while remote peers hold every slot. */
@@ -42,8 +42,7 @@ struct cached {
     struct MHD_Response *resp;
     unsigned code;
     uint64_t gen;
-    bool dynamic;
-    int64_t at_ns;
+    int64_t expires_ns;
 };
 
 struct health__http {
@@ -231,8 +230,7 @@ static mhd_result answer_cached(struct health__http *s,
     struct MHD_Response *resp;
     unsigned code;
 
-    if (c->resp && c->gen == atomic_load(&s->h->gen) &&
-        (!c->dynamic || now - c->at_ns < CACHE_TTL_NS))
+    if (c->resp && c->gen == atomic_load(&s->h->gen) && now < c->expires_ns)
         return MHD_queue_response(con, c->code, c->resp);
     resp = take_snapshot(s) < 0 ? NULL : render(s, q, &code);
     if (!resp)
@@ -243,8 +241,7 @@ static mhd_result answer_cached(struct health__http *s,
     c->resp = resp;
     c->code = code;
     c->gen = s->snap.gen;
-    c->dynamic = s->snap.dynamic;
-    c->at_ns = now;
+    c->expires_ns = s->snap.expires_ns;
     return MHD_queue_response(con, code, resp);
 }
 

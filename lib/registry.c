@@ -89,17 +89,24 @@ static int snapshot_reserve(struct health__snapshot *snap, size_t n)
     return 0;
 }
 
-static void snap_check(struct health__entry *e, const struct health__check *c,
-                       int64_t now_ns)
+/* Copies a check; returns when the copy goes stale by time alone: a hung
+ * run's report counts the whole seconds it has been running. */
+static int64_t snap_check(struct health__entry *e,
+                          const struct health__check *c, int64_t now_ns)
 {
+    int64_t secs;
+
     memcpy(e->name, c->name, sizeof(e->name));
     e->flags = c->flags;
     e->heartbeat = false;
     e->passed_once = c->passed_once;
     e->s = c->latest;
-    e->stuck_ms = 0;
-    if (c->running && c->timed_out)
-        e->stuck_ms = (now_ns - c->run_start_ns) / 1000000;
+    e->stuck_s = -1;
+    if (!c->running || !c->timed_out)
+        return INT64_MAX;
+    secs = (now_ns - c->run_start_ns) / 1000000000;
+    e->stuck_s = secs;
+    return c->run_start_ns + (secs + 1) * 1000000000;
 }
 
 static void snap_heartbeat(struct health__entry *e,
@@ -116,6 +123,7 @@ static void snap_heartbeat(struct health__entry *e,
     e->flags = HEALTH_CHECK_LIVE;
     e->heartbeat = true;
     e->passed_once = true;
+    e->stuck_s = -1;
     e->s.state = age > hb->deadline_ms ? HEALTH_FAIL : HEALTH_PASS;
     e->s.time_ms = wall_ms;
     e->s.r.has_observed = true;
@@ -160,18 +168,17 @@ int health__snapshot_take(health_t *h, struct health__snapshot *snap)
     int64_t now_ns = health__mono_ns();
     int64_t wall_ms = health__wall_ms();
     int64_t coarse_ms = health__mono_coarse_ms();
-    struct health__entry *e;
 
     if (snapshot_reserve(snap, count_entries(h)) < 0)
         return -ENOMEM;
     snap->gen = atomic_load(&h->gen);
     snap->n = 0;
-    snap->dynamic = h->heartbeats != NULL;
+    /* A heartbeat's age is reported to the millisecond. */
+    snap->expires_ns = h->heartbeats ? now_ns + 1000000 : INT64_MAX;
     for (c = h->checks; c; c = c->next) {
-        e = &snap->v[snap->n++];
-        snap_check(e, c, now_ns);
-        if (e->stuck_ms > 0)
-            snap->dynamic = true;
+        int64_t expires = snap_check(&snap->v[snap->n++], c, now_ns);
+        if (expires < snap->expires_ns)
+            snap->expires_ns = expires;
     }
     for (hb = h->heartbeats; hb; hb = hb->next)
         snap_heartbeat(&snap->v[snap->n++], hb, coarse_ms, wall_ms);

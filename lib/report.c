@@ -149,9 +149,13 @@ static cJSON *entry_output(const struct health__entry *e)
 
     if (e->s.state == HEALTH__PENDING)
         return cJSON_CreateString("pending: no result yet");
-    if (e->stuck_ms > 0) {
-        (void)snprintf(buf, sizeof(buf), "%s; still running after %lld ms",
-                       e->s.r.output, (long long)e->stuck_ms);
+    if (e->stuck_s >= 1) {
+        (void)snprintf(buf, sizeof(buf), "%s; still running after %lld s",
+                       e->s.r.output, (long long)e->stuck_s);
+        return cJSON_CreateString(buf);
+    }
+    if (e->stuck_s == 0) {
+        (void)snprintf(buf, sizeof(buf), "%s; still running", e->s.r.output);
         return cJSON_CreateString(buf);
     }
     if (!e->s.r.output[0])

@@ -2,9 +2,10 @@
 /*
  * Connection limits for peers other than loopback: at most max_connections
  * in all and max_connections_per_ip from one address.  When every remote
- * slot is taken, the remote connection that has waited longest without a
- * request being answered is shut down to make room, so a slowloris or a
- * flood can hold slots only until somebody else (the kubelet) needs one.
+ * slot is taken, a connection of the address holding the most (the one
+ * that has waited longest without a request being answered) is shut down
+ * to make room, so a slowloris or a flood can hold slots only until
+ * somebody else (the kubelet) needs one, and loses its own first.
  * Loopback peers (probes inside the container) are not counted here.
  *
  * Used by the HTTP thread only: no locks.  Free of libmicrohttpd types.
@@ -117,15 +118,45 @@ static struct peer *find_peer(struct health__limits *l,
     return NULL;
 }
 
-/* Shuts down the remote connection idle the longest, if any. */
-static bool evict(struct health__limits *l)
+/* The remote address holding the most connections. */
+static const struct peer *busiest_peer(const struct health__limits *l)
+{
+    const struct peer *top = NULL;
+    size_t i;
+
+    for (i = 0; i < l->n_peers; i++)
+        if (!top || l->peers[i].count > top->count)
+            top = &l->peers[i];
+    return top;
+}
+
+/* The connection waiting longest without an answer, from @a alone when
+ * @a is not NULL. */
+static struct health__conn *longest_waiting(const struct health__limits *l,
+                                            const struct in6_addr *a)
 {
     struct health__conn *c;
     struct health__conn *pick = NULL;
 
-    for (c = l->oldest; c; c = c->next)
-        if (!c->busy && !c->cut && (!pick || c->since_ns < pick->since_ns))
+    for (c = l->oldest; c; c = c->next) {
+        if (c->busy || c->cut || (a && memcmp(&c->addr, a, sizeof(*a)) != 0))
+            continue;
+        if (!pick || c->since_ns < pick->since_ns)
             pick = c;
+    }
+    return pick;
+}
+
+/* Shuts down a connection to make room: the longest-waiting one of the
+ * address that holds the most, so that a flood loses its own connections
+ * before a peer with one (the kubelet) loses any; false if none can go. */
+static bool evict(struct health__limits *l)
+{
+    const struct peer *top = busiest_peer(l);
+    struct health__conn *pick = top ? longest_waiting(l, &top->addr) : NULL;
+
+    if (!pick)
+        pick = longest_waiting(l, NULL);
     if (!pick)
         return false;
     (void)shutdown(pick->fd, SHUT_RDWR);

@@ -170,10 +170,10 @@ struct health_options {
 
     /* Limits.  0 means the default given. */
     /* Open connections from non-loopback peers: 0: 512.  When all are
-     * taken, a new peer gets the slot of the connection that has waited
-     * longest without an answer (a slowloris), so a flood cannot lock the
-     * kubelet out.  Loopback peers (probes inside the container) have 32
-     * slots more and are never closed to make room. */
+     * taken, a new peer gets the slot of the longest-waiting connection of
+     * the address that holds the most, so a flood or a slowloris cannot
+     * lock the kubelet out.  Loopback peers (probes inside the container)
+     * have 32 slots more and are never closed to make room. */
     unsigned max_connections;
     /* Open connections from one non-loopback address: 0: 32. */
     unsigned max_connections_per_ip;

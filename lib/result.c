@@ -20,6 +20,17 @@ void health_result_setf(health_result_t *result, const char *fmt, ...)
     va_end(ap);
 }
 
+void health_result_set_output(health_result_t *result, const char *text)
+{
+    size_t n;
+
+    if (!result || !text)
+        return;
+    n = strnlen(text, sizeof(result->output) - 1);
+    memcpy(result->output, text, n);
+    result->output[n] = '\0';
+}
+
 void health_result_set_observed(health_result_t *result, double value,
                                 const char *unit)
 {

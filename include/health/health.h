@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define HEALTH_VERSION_MAJOR 0
-#define HEALTH_VERSION_MINOR 1
+#define HEALTH_VERSION_MINOR 2
 #define HEALTH_VERSION_PATCH 0
 #define HEALTH_VERSION_HEX                                     \
  ((HEALTH_VERSION_MAJOR << 16) | (HEALTH_VERSION_MINOR << 8) | \
@@ -112,7 +112,14 @@ enum health_option_flags {
     /* Startup is complete only once health_set_started() is called (and
      * every STARTUP check has passed once).  Without it, startup completes
      * as soon as the STARTUP checks have passed. */
-    HEALTH_OPT_MANUAL_STARTUP = 1 << 0
+    HEALTH_OPT_MANUAL_STARTUP = 1 << 0,
+    /* No GET /metrics endpoint ($HEALTH_METRICS=off means the same). */
+    HEALTH_OPT_NO_METRICS = 1 << 1,
+    /* Speak systemd's notify protocol (READY=1, WATCHDOG=1, STOPPING=1,
+     * STATUS=) whatever $HEALTH_SYSTEMD says, when $NOTIFY_SOCKET is set. */
+    HEALTH_OPT_SYSTEMD = 1 << 2,
+    /* Never speak systemd's notify protocol. */
+    HEALTH_OPT_NO_SYSTEMD = 1 << 3
 };
 
 /* struct health_options.port: an ephemeral port, read back with
@@ -182,6 +189,28 @@ struct health_options {
     /* Memory per connection for the request, URL and headers included;
      * a larger request is refused (431 or 414) or closed: 0: 16384. */
     size_t connection_memory;
+
+    /* Since 0.2. */
+
+    /* Who else sees details. */
+    /* A bearer token: a request with "Authorization: Bearer <token>" gets
+     * details whatever its peer.  NULL: the first line of the file named
+     * by $HEALTH_TOKEN_FILE, else none. */
+    const char *token;
+    /* Peers in these CIDR ranges get details, e.g. "10.0.0.0/8,fd00::/8".
+     * NULL: $HEALTH_DETAILS_CIDRS, else none. */
+    const char *details_cidrs;
+
+    /* The check runner. */
+    /* Threads kept for running checks: 0: 4 (1..64). */
+    unsigned check_threads;
+    /* Check threads in all, hung runs included: a run past its timeout
+     * keeps its thread and the pool starts another, up to this bound.
+     * 0: 64 (check_threads..1024). */
+    unsigned max_check_threads;
+    /* Stack size of check threads and of the thread that runs on_change
+     * and log: 0: 512 KiB (64 KiB..64 MiB). */
+    size_t check_stack_size;
 };
 
 /*
@@ -204,6 +233,15 @@ struct health_check {
     /* Optional; called exactly once with the registration's userdata,
      * after the last run has returned. */
     health_free_fn *free_data;
+
+    /* Flap damping, since 0.2.  The reported status turns to fail only
+     * after @fail_after consecutive failed runs (0: 1), or once runs have
+     * failed continuously for @fail_after_ms (0: no time rule), whichever
+     * comes first; and back to pass or warn only after @pass_after
+     * consecutive good runs (0: 1).  A timeout is a failed run. */
+    unsigned fail_after;
+    unsigned fail_after_ms;
+    unsigned pass_after;
 };
 
 /**
@@ -342,6 +380,16 @@ HEALTH_API void health_result_setf(health_result_t *result, const char *fmt,
                                    ...) HEALTH_PRINTF(2, 3);
 
 /**
+ * Sets the result's output text to @text, copied as it is (no format):
+ * the same as health_result_setf(result, "%s", text).  NULL @result or
+ * @text is a no-op.  Only valid inside the check callback that received
+ * @result.
+ * Since 0.2.
+ */
+HEALTH_API void health_result_set_output(health_result_t *result,
+                                         const char *text);
+
+/**
  * Sets the result's observedValue and, when @unit is not NULL, its
  * observedUnit (truncated to HEALTH_UNIT_MAX - 1 bytes).  A value that is
  * not finite is ignored.  NULL @result is a no-op.  Only valid inside the
@@ -375,6 +423,10 @@ HEALTH_API unsigned health_version(void);
  * Since 0.1.
  */
 HEALTH_API int health_probe_main(int argc, char **argv);
+
+/* ---- Metrics (since 0.2) ---------------------------------------------- */
+
+/* ---- Ready-made checks (since 0.2) ------------------------------------ */
 
 #ifdef __cplusplus
 }

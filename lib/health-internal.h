@@ -34,12 +34,43 @@ struct health_result {
     bool has_observed;
 };
 
-/* The latest result of a check as the runner stored it. */
+/* Upper bounds (seconds) of the run-duration histogram; a last bucket
+ * (+Inf) is implied: it is the number of runs. */
+#define HEALTH__DURATION_BUCKETS 12
+extern const double health__duration_bounds[HEALTH__DURATION_BUCKETS];
+
+/* Counters over a check's life, for metrics. */
+struct health__stats {
+    uint64_t runs;     /* runs with a result, timeouts included */
+    uint64_t failures; /* of which failed, timeouts included */
+    uint64_t timeouts; /* of which timed out */
+    /* runs that took at most health__duration_bounds[i] (cumulative) */
+    uint64_t le[HEALTH__DURATION_BUCKETS];
+    double duration_sum_s;
+};
+
+/* When a check's reported status follows its runs (struct health_check). */
+struct health__damping {
+    unsigned fail_after;    /* >= 1 */
+    unsigned fail_after_ms; /* 0: no time rule */
+    unsigned pass_after;    /* >= 1 */
+};
+
+/* The latest result of a check as the runner stored it, with its history.
+ * Times named *_ms are wall clock, ms since the epoch, 0 for never. */
 struct health__stored {
-    int state; /* HEALTH__PENDING or a health_status_t */
-    struct health_result r;
-    int64_t time_ms;     /* wall clock when produced, ms since the epoch */
-    int64_t duration_us; /* how long the run took */
+    int state; /* reported (damped): HEALTH__PENDING or a health_status_t */
+    int raw;   /* the last run's own status, HEALTH__PENDING before one */
+    struct health_result r;   /* the last run's output and observed value */
+    int64_t time_ms;          /* when the last run's result was produced */
+    int64_t duration_us;      /* how long the last run took */
+    int64_t since_ms;         /* when state took its current value */
+    int64_t last_pass_ms;     /* the last run that passed or warned */
+    int64_t last_fail_ms;     /* the last run that failed */
+    unsigned fails_in_row;    /* consecutive failed runs, up to the last */
+    unsigned passes_in_row;   /* consecutive good runs, up to the last */
+    int64_t failing_since_ns; /* monotonic start of the failing streak */
+    struct health__stats stats;
 };
 
 struct health__check {
@@ -52,6 +83,7 @@ struct health__check {
     health_check_fn *run;
     health_free_fn *free_data;
     void *userdata;
+    struct health__damping damping;
 
     /* Everything below is protected by h->lock. */
     pthread_cond_t wake;  /* wakes the check's thread */
@@ -104,6 +136,7 @@ struct health {
     pthread_mutex_t lock;
     pthread_cond_t idle_cond;     /* a check thread left or a call ended */
     pthread_cond_t watchdog_cond; /* wakes the watchdog */
+    pthread_cond_t changed_cond;  /* broadcast by health__changed() */
     struct health__config cfg;
 
     /* Protected by lock. */
@@ -167,6 +200,9 @@ struct health__query {
 };
 
 /* health.c */
+/* Something a report can see changed: bumps h->gen and wakes the waiters
+ * on h->changed_cond.  The lock is held. */
+void health__changed(health_t *h);
 void health__unref_locked(health_t *h, bool *last);
 void health__free(health_t *h);
 void health__log(const health_t *h, const char *fmt, ...) HEALTH_PRINTF(2, 3);
@@ -182,6 +218,25 @@ struct health__check *health__find_check(const health_t *h, const char *name);
 bool health__name_taken(const health_t *h, const char *name);
 void health__append_check(health_t *h, struct health__check *c);
 void health__unlink_check(health_t *h, struct health__check *c);
+
+/* results.c */
+void health__stored_init(struct health__stored *s);
+/* Store a run's result, a timeout (@late_ns past the deadline) or a run
+ * that found no free thread; each returns true when the reported status
+ * changed. */
+bool health__stored_result(struct health__stored *s,
+                           const struct health__damping *d, int status,
+                           const health_result_t *r, int64_t start_ns,
+                           int64_t took_ns);
+bool health__stored_timeout(struct health__stored *s,
+                            const struct health__damping *d,
+                            unsigned timeout_ms, int64_t start_ns,
+                            int64_t late_ns);
+bool health__stored_starved(struct health__stored *s,
+                            const struct health__damping *d, unsigned busy,
+                            int64_t due_ns);
+/* Copies what reports need; the caller holds h->lock.  @snap is reused
+ * across calls (its memory only grows). */
 int health__snapshot_take(health_t *h, struct health__snapshot *snap);
 void health__snapshot_fini(struct health__snapshot *snap);
 

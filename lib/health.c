@@ -28,6 +28,12 @@ void health__log(const health_t *h, const char *fmt, ...)
     h->cfg.log(buf, h->cfg.log_userdata);
 }
 
+void health__changed(health_t *h)
+{
+    atomic_fetch_add(&h->gen, 1);
+    (void)pthread_cond_broadcast(&h->changed_cond);
+}
+
 static int init_sync(health_t *h)
 {
     int r;
@@ -44,8 +50,13 @@ static int init_sync(health_t *h)
     r = health__cond_init(&h->watchdog_cond);
     if (r < 0)
         goto out_idle;
+    r = health__cond_init(&h->changed_cond);
+    if (r < 0)
+        goto out_watchdog;
     return 0;
 
+out_watchdog:
+    (void)pthread_cond_destroy(&h->watchdog_cond);
 out_idle:
     (void)pthread_cond_destroy(&h->idle_cond);
 out_lock:
@@ -91,6 +102,7 @@ void health__unref_locked(health_t *h, bool *last)
 
 void health__free(health_t *h)
 {
+    (void)pthread_cond_destroy(&h->changed_cond);
     (void)pthread_cond_destroy(&h->watchdog_cond);
     (void)pthread_cond_destroy(&h->idle_cond);
     (void)pthread_mutex_destroy(&h->lock);
@@ -242,7 +254,10 @@ static int check_new(health_t *h, const struct health_check *check,
     c->run = check->run;
     c->free_data = check->free_data;
     c->userdata = userdata;
-    c->latest.state = HEALTH__PENDING;
+    c->damping.fail_after = check->fail_after ? check->fail_after : 1;
+    c->damping.fail_after_ms = check->fail_after_ms;
+    c->damping.pass_after = check->pass_after ? check->pass_after : 1;
+    health__stored_init(&c->latest);
     *ret = c;
     return 0;
 }
@@ -325,7 +340,7 @@ int health_register_heartbeat(health_t *h, const char *name,
     } else {
         hb->next = h->heartbeats;
         h->heartbeats = hb;
-        atomic_fetch_add(&h->gen, 1);
+        health__changed(h);
     }
     (void)pthread_mutex_unlock(&h->lock);
     if (r < 0) {
@@ -354,7 +369,7 @@ int health_unregister_heartbeat(health_t *h, health_heartbeat_t *hb)
     for (p = &h->heartbeats; *p; p = &(*p)->next) {
         if (*p == hb) {
             *p = hb->next;
-            atomic_fetch_add(&h->gen, 1);
+            health__changed(h);
             r = 0;
             break;
         }
@@ -371,7 +386,7 @@ int health_set_started(health_t *h)
         return -EINVAL;
     (void)pthread_mutex_lock(&h->lock);
     h->startup_called = true;
-    atomic_fetch_add(&h->gen, 1);
+    health__changed(h);
     (void)pthread_mutex_unlock(&h->lock);
     return 0;
 }
@@ -382,7 +397,7 @@ int health_begin_shutdown(health_t *h)
         return -EINVAL;
     (void)pthread_mutex_lock(&h->lock);
     h->shutting_down = true;
-    atomic_fetch_add(&h->gen, 1);
+    health__changed(h);
     (void)pthread_mutex_unlock(&h->lock);
     return 0;
 }

@@ -107,37 +107,23 @@ static void deliver_change(health_t *h, const struct change *ch)
 static void store_timeout(health_t *h, struct health__check *c,
                           int64_t deadline_ns)
 {
-    int64_t late_ms = (health__mono_ns() - deadline_ns) / 1000000;
-
     c->timed_out = true;
-    memset(&c->latest, 0, sizeof(c->latest));
-    c->latest.state = HEALTH_FAIL;
-    (void)snprintf(c->latest.r.output, sizeof(c->latest.r.output),
-                   "timed out after %u ms", c->timeout_ms);
-    c->latest.time_ms = health__wall_ms() - late_ms;
-    c->latest.duration_us = (int64_t)c->timeout_ms * 1000;
-    atomic_fetch_add(&h->gen, 1);
+    (void)health__stored_timeout(&c->latest, &c->damping, c->timeout_ms,
+                                 c->run_start_ns,
+                                 health__mono_ns() - deadline_ns);
+    if (c->latest.raw != HEALTH_FAIL)
+        c->passed_once = true;
+    health__changed(h);
 }
 
 static void store_result(health_t *h, struct health__check *c, int status,
                          const health_result_t *r, int64_t took_ns)
 {
-    c->latest.r = *r;
-    c->latest.r.output[sizeof(c->latest.r.output) - 1] = '\0';
-    c->latest.r.unit[sizeof(c->latest.r.unit) - 1] = '\0';
-    if (status < HEALTH_PASS || status > HEALTH_FAIL) {
-        (void)snprintf(c->latest.r.output, sizeof(c->latest.r.output),
-                       "invalid status %d", status);
-        status = HEALTH_FAIL;
-    }
-    health__sanitize_text(c->latest.r.output);
-    health__sanitize_text(c->latest.r.unit);
-    c->latest.state = status;
-    c->latest.time_ms = health__wall_ms();
-    c->latest.duration_us = took_ns / 1000;
-    if (status != HEALTH_FAIL)
+    (void)health__stored_result(&c->latest, &c->damping, status, r,
+                                c->run_start_ns, took_ns);
+    if (c->latest.raw != HEALTH_FAIL)
         c->passed_once = true; /* warn passes too: it still serves */
-    atomic_fetch_add(&h->gen, 1);
+    health__changed(h);
 }
 
 /* Tells the watchdog about a new deadline if it would sleep past it. */

@@ -70,7 +70,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) HEALTH_PRINTF(2, 0);
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    const health_t *h = cls;
+    health_t *h = cls;
     char buf[512];
     size_t n;
 
@@ -402,74 +402,6 @@ static int make_static(struct health__http *s)
     return -ENOMEM;
 }
 
-static int bind_listen(const struct sockaddr *sa, socklen_t len, bool dual,
-                       int *fd_out)
-{
-    int one = 1;
-    int zero = 0;
-    int fd;
-    int r;
-
-    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -errno;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (dual)
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    if (bind(fd, sa, len) < 0 || listen(fd, SOMAXCONN) < 0) {
-        r = -errno;
-        (void)close(fd);
-        return r;
-    }
-    *fd_out = fd;
-    return 0;
-}
-
-/* Binds the configured address; "any" is [::] for IPv4 and IPv6 alike,
- * or 0.0.0.0 where the host has no IPv6. */
-static int open_listener(const struct health__config *cfg, int *fd)
-{
-    struct sockaddr_in6 any6;
-    struct sockaddr_in any4;
-    struct sockaddr_storage ss;
-    int r;
-
-    if (!cfg->bind_any) {
-        ss = cfg->bind_addr;
-        if (ss.ss_family == AF_INET)
-            ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)cfg->port);
-        else
-            ((struct sockaddr_in6 *)&ss)->sin6_port =
-                htons((uint16_t)cfg->port);
-        return bind_listen((struct sockaddr *)&ss, cfg->bind_addr_len, false,
-                           fd);
-    }
-    memset(&any6, 0, sizeof(any6));
-    any6.sin6_family = AF_INET6;
-    any6.sin6_addr = in6addr_any;
-    any6.sin6_port = htons((uint16_t)cfg->port);
-    r = bind_listen((struct sockaddr *)&any6, sizeof(any6), true, fd);
-    if (r != -EAFNOSUPPORT && r != -EADDRNOTAVAIL)
-        return r;
-    memset(&any4, 0, sizeof(any4));
-    any4.sin_family = AF_INET;
-    any4.sin_addr.s_addr = htonl(INADDR_ANY);
-    any4.sin_port = htons((uint16_t)cfg->port);
-    return bind_listen((struct sockaddr *)&any4, sizeof(any4), false, fd);
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-        return -errno;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
 static struct MHD_Daemon *start_daemon(struct health__http *s, int fd)
 {
     const struct health__config *cfg = &s->h->cfg;
@@ -563,10 +495,10 @@ int health__http_start(health_t *h)
     r = http_new(h, &s);
     if (r < 0)
         return r;
-    r = open_listener(&h->cfg, &fd);
+    r = health__listen(&h->cfg, &fd);
     if (r < 0)
         goto out_free;
-    r = bound_port(fd);
+    r = health__bound_port(fd);
     if (r < 0) {
         (void)close(fd);
         goto out_free;

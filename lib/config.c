@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define KNOWN_OPTION_FLAGS                                                 \
+ (HEALTH_OPT_MANUAL_STARTUP | HEALTH_OPT_NO_METRICS | HEALTH_OPT_SYSTEMD | \
+  HEALTH_OPT_NO_SYSTEMD)
+
 /* Parses a decimal port 0..65535 with nothing around it. */
 static int parse_port(const char *s, int *port)
 {
@@ -146,6 +150,34 @@ static unsigned or_default(unsigned v, unsigned def)
     return v ? v : def;
 }
 
+/* Whether every limit is within its documented bound (health.h). */
+static bool limits_are_valid(const struct health_options *o)
+{
+    unsigned threads =
+        or_default(o->check_threads, HEALTH__DEFAULT_CHECK_THREADS);
+    unsigned max_threads =
+        or_default(o->max_check_threads, HEALTH__DEFAULT_MAX_CHECK_THREADS);
+
+    if (o->timeout_ms > HEALTH__MAX_TIME_MS ||
+        o->interval_ms > HEALTH__MAX_TIME_MS ||
+        o->max_connections > HEALTH__MAX_CONNECTIONS ||
+        o->max_connections_per_ip > HEALTH__MAX_CONNECTIONS ||
+        o->idle_timeout_s > HEALTH__MAX_IDLE_TIMEOUT_S)
+        return false;
+    if (o->connection_memory &&
+        (o->connection_memory < HEALTH__MIN_CONNECTION_MEMORY ||
+         o->connection_memory > HEALTH__MAX_CONNECTION_MEMORY))
+        return false;
+    if (o->check_stack_size && (o->check_stack_size < HEALTH__MIN_STACK_SIZE ||
+                                o->check_stack_size > HEALTH__MAX_STACK_SIZE))
+        return false;
+    /* A default max_check_threads rises to an explicit check_threads. */
+    if (!o->max_check_threads && threads > max_threads)
+        max_threads = threads;
+    return threads <= HEALTH__MAX_CHECK_THREADS / 16 &&
+           max_threads <= HEALTH__MAX_CHECK_THREADS && threads <= max_threads;
+}
+
 static void copy_scalars(struct health__config *cfg,
                          const struct health_options *o)
 {
@@ -165,6 +197,14 @@ static void copy_scalars(struct health__config *cfg,
     cfg->connection_memory = o->connection_memory
                                  ? o->connection_memory
                                  : HEALTH__DEFAULT_CONNECTION_MEMORY;
+    cfg->check_threads =
+        or_default(o->check_threads, HEALTH__DEFAULT_CHECK_THREADS);
+    cfg->max_check_threads =
+        or_default(o->max_check_threads, HEALTH__DEFAULT_MAX_CHECK_THREADS);
+    if (cfg->max_check_threads < cfg->check_threads)
+        cfg->max_check_threads = cfg->check_threads;
+    cfg->check_stack_size =
+        o->check_stack_size ? o->check_stack_size : HEALTH__DEFAULT_STACK_SIZE;
 }
 
 int health__config_init(struct health__config *cfg,
@@ -175,8 +215,10 @@ int health__config_init(struct health__config *cfg,
     int r;
 
     memset(cfg, 0, sizeof(*cfg));
-    if ((o->flags & ~(unsigned)HEALTH_OPT_MANUAL_STARTUP) ||
-        (o->connection_memory && o->connection_memory < 4096))
+    if ((o->flags & ~(unsigned)KNOWN_OPTION_FLAGS) ||
+        ((o->flags & HEALTH_OPT_SYSTEMD) &&
+         (o->flags & HEALTH_OPT_NO_SYSTEMD)) ||
+        !limits_are_valid(o))
         return -EINVAL;
     r = resolve_port(cfg, o->port);
     if (r == 0)

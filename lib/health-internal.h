@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/types.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +26,19 @@
 #define HEALTH__DEFAULT_MAX_PER_IP 32u
 #define HEALTH__DEFAULT_IDLE_TIMEOUT_S 10u
 #define HEALTH__DEFAULT_CONNECTION_MEMORY 16384u
+#define HEALTH__DEFAULT_CHECK_THREADS 4u
+#define HEALTH__DEFAULT_MAX_CHECK_THREADS 64u
+#define HEALTH__DEFAULT_STACK_SIZE (512u * 1024u)
+
+/* The documented bounds of the options (health.h). */
+#define HEALTH__MAX_TIME_MS 86400000u /* timeouts and intervals: a day */
+#define HEALTH__MAX_CONNECTIONS 65536u
+#define HEALTH__MAX_IDLE_TIMEOUT_S 3600u
+#define HEALTH__MIN_CONNECTION_MEMORY 4096u
+#define HEALTH__MAX_CONNECTION_MEMORY (16u * 1024u * 1024u)
+#define HEALTH__MAX_CHECK_THREADS 1024u
+#define HEALTH__MIN_STACK_SIZE (64u * 1024u)
+#define HEALTH__MAX_STACK_SIZE (64u * 1024u * 1024u)
 #define HEALTH__INFO_MAX 255u
 
 struct health_result {
@@ -74,7 +88,7 @@ struct health__stored {
 };
 
 struct health__check {
-    struct health__check *next;
+    struct health__check *next; /* registration order */
     health_t *h;
     char name[HEALTH_NAME_MAX + 1];
     unsigned flags;
@@ -86,23 +100,27 @@ struct health__check {
     struct health__damping damping;
 
     /* Everything below is protected by h->lock. */
-    pthread_cond_t wake;  /* wakes the check's thread */
-    bool has_thread;      /* a thread serves this check */
-    bool removed;         /* unregistered: its thread frees it */
-    bool free_on_thread;  /* free_data is the thread's to call */
+    struct health__check *qnext; /* run queue (runner.c) */
+    struct health__check *nnext; /* notification queue (notify.c) */
+    bool queued;                 /* waits in the run queue for a thread */
+    bool starved;         /* queued past its timeout: recorded as failed */
     bool running;         /* a run is in flight */
     bool timed_out;       /* the run in flight passed its deadline */
+    bool removed;         /* unregistered: the thread of its run frees it */
+    bool notify_queued;   /* waits in the notification queue */
     bool passed_once;     /* for STARTUP gating */
+    int notified;         /* the last state told to on_change */
+    int64_t due_ns;       /* monotonic: when the next run is due */
     int64_t run_start_ns; /* monotonic */
-    int64_t next_due_ns;  /* monotonic */
     struct health__stored latest;
 };
 
-struct health_heartbeat {
-    struct health_heartbeat *next;
+/* A registered heartbeat; its beats live in heartbeat.c's slot table. */
+struct health__heartbeat {
+    struct health__heartbeat *next;
     char name[HEALTH_NAME_MAX + 1];
     unsigned deadline_ms;
-    _Atomic int64_t last_ms; /* coarse monotonic clock */
+    health_heartbeat_t *handle;
 };
 
 /* The options after defaults and the environment were applied. */
@@ -127,34 +145,55 @@ struct health__config {
     unsigned max_connections_per_ip;
     unsigned idle_timeout_s;
     size_t connection_memory;
+    unsigned check_threads;
+    unsigned max_check_threads;
+    size_t check_stack_size;
 };
 
 struct health__http;
+struct health__log_ring;
 
 struct health {
-    pthread_mutex_t life_lock; /* serialises start and stop */
+    pthread_mutex_t life_lock; /* serialises start, stop and destroy */
     pthread_mutex_t lock;
-    pthread_cond_t idle_cond;     /* a check thread left or a call ended */
-    pthread_cond_t watchdog_cond; /* wakes the watchdog */
-    pthread_cond_t changed_cond;  /* broadcast by health__changed() */
+    pthread_cond_t idle_cond;    /* a library thread left or went busy */
+    pthread_cond_t sched_cond;   /* wakes the scheduler */
+    pthread_cond_t pool_cond;    /* wakes idle check threads */
+    pthread_cond_t notify_cond;  /* wakes the notifier */
+    pthread_cond_t changed_cond; /* broadcast by health__changed() */
     struct health__config cfg;
+    pid_t pid; /* the process that created the handle */
 
     /* Protected by lock. */
     struct health__check *checks; /* registration order */
-    struct health_heartbeat *heartbeats;
-    unsigned refs;         /* the handle, plus one per live check thread */
-    unsigned threads;      /* live check threads */
-    unsigned threads_busy; /* of which inside a callback */
-    unsigned notifying;    /* on_change calls in progress */
+    struct health__heartbeat *heartbeats;
+    unsigned refs; /* the caller's, plus one per live library thread */
     bool started;
     bool stopping;
     bool destroyed;
     bool startup_called; /* health_set_started() */
     bool shutting_down;
-    bool watchdog_stop;
-    bool watchdog_alive;
-    int64_t watchdog_wake_ns; /* INT64_MAX: sleeping until signalled */
-    pthread_t watchdog;
+
+    /* The runner (runner.c), protected by lock. */
+    struct health__check *runq_head; /* due checks waiting for a thread */
+    struct health__check *runq_tail;
+    unsigned workers;      /* live check threads */
+    unsigned workers_idle; /* of which waiting for work */
+    unsigned workers_busy; /* of which inside a check callback */
+    unsigned workers_hung; /* of which in a run past its deadline */
+    unsigned spawn_failures;
+    bool sched_alive;
+    bool sched_stop;
+    int64_t sched_wake_ns; /* when the scheduler wakes; 0 while awake */
+    pthread_t sched;
+
+    /* The notifier (notify.c), protected by lock. */
+    struct health__check *notq_head; /* checks whose status changed */
+    struct health__check *notq_tail;
+    struct health__log_ring *logs;
+    bool notifier_alive;
+    bool notifier_busy; /* inside on_change or log */
+
     struct health__http *http;
 
     /* Bumped on every change a report can see. */
@@ -203,9 +242,62 @@ struct health__query {
 /* Something a report can see changed: bumps h->gen and wakes the waiters
  * on h->changed_cond.  The lock is held. */
 void health__changed(health_t *h);
-void health__unref_locked(health_t *h, bool *last);
-void health__free(health_t *h);
-void health__log(const health_t *h, const char *fmt, ...) HEALTH_PRINTF(2, 3);
+/* Drops a library thread's reference; the lock is held and is released
+ * here.  Frees the handle when that was the last reference. */
+void health__unref_unlock(health_t *h);
+/* Whether the calling process is not the one that created @h. */
+bool health__forked(const health_t *h);
+
+/* thread.c */
+int health__cond_init(pthread_cond_t *cond);
+/* Blocks asynchronous signals on the calling thread (faults stay
+ * deliverable), saving the old mask. */
+void health__block_signals(sigset_t *old);
+void health__restore_signals(const sigset_t *old);
+/* Waits on @cond until signalled or @deadline_ns (monotonic; INT64_MAX:
+ * no deadline). */
+void health__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
+                             int64_t deadline_ns);
+/* Starts a library thread with asynchronous signals blocked, @stack bytes
+ * of stack (0: the default) and a name; detached unless @joinable. */
+int health__thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+                         size_t stack, bool joinable, const char *prefix,
+                         const char *name);
+
+/* notify.c */
+/* Queues @c's status for on_change; the lock is held. */
+void health__notify_change(health_t *h, struct health__check *c);
+/* Forgets a queued notification of @c (unregistered); the lock is held. */
+void health__notify_forget(health_t *h, struct health__check *c);
+/* A diagnostic line for the log callback, delivered by the notifier.
+ * Called without the lock. */
+void health__log(health_t *h, const char *fmt, ...) HEALTH_PRINTF(2, 3);
+int health__notify_init(health_t *h);
+void health__notify_fini(health_t *h);
+/* Starts the notifier thread if callbacks are configured and it is not
+ * alive; the lock is held. */
+int health__notify_start(health_t *h);
+/* Drops every queued notification and log line; the lock is held. */
+void health__notify_drop(health_t *h);
+
+/* heartbeat.c */
+int health__beat_alloc(health_heartbeat_t **ret);
+void health__beat_release(health_heartbeat_t *hb);
+/* Milliseconds since the last beat (0 when @hb is no longer valid). */
+int64_t health__beat_age_ms(const health_heartbeat_t *hb, int64_t now_ms);
+
+/* listen.c */
+int health__listen(const struct health__config *cfg, int *fd);
+int health__bound_port(int fd);
+
+/* clock.c */
+int64_t health__mono_ns(void);
+int64_t health__mono_coarse_ms(void);
+int64_t health__wall_ms(void);
+void health__format_time(int64_t wall_ms, char *buf, size_t size);
+
+/* text.c */
+void health__sanitize_text(char *s);
 
 /* config.c */
 int health__config_init(struct health__config *cfg,
@@ -241,20 +333,16 @@ int health__snapshot_take(health_t *h, struct health__snapshot *snap);
 void health__snapshot_fini(struct health__snapshot *snap);
 
 /* runner.c */
-int health__cond_init(pthread_cond_t *cond);
-void health__block_signals(sigset_t *old);
-void health__restore_signals(const sigset_t *old);
+/* Starts the scheduler; the lock is held.  Check threads start on
+ * demand. */
 int health__runner_start(health_t *h);
+/* Stops the scheduler and every check thread that is not inside a
+ * callback; called without the lock, after h->stopping was set. */
 void health__runner_stop(health_t *h);
-int health__runner_add(health_t *h, struct health__check *c);
+/* A check was added or removed; the lock is held. */
+void health__runner_add(health_t *h, struct health__check *c);
+void health__runner_remove(health_t *h, struct health__check *c);
 void health__check_free(struct health__check *c);
-
-/* result.c */
-int64_t health__mono_ns(void);
-int64_t health__mono_coarse_ms(void);
-int64_t health__wall_ms(void);
-void health__sanitize_text(char *s);
-void health__format_time(int64_t wall_ms, char *buf, size_t size);
 
 /* report.c */
 bool health__query_includes(const struct health__query *q,

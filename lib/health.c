@@ -8,25 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define KNOWN_CHECK_FLAGS                                         \
  (HEALTH_CHECK_READY | HEALTH_CHECK_LIVE | HEALTH_CHECK_STARTUP | \
   HEALTH_CHECK_NONCRITICAL)
 #define ENDPOINT_FLAGS \
  (HEALTH_CHECK_READY | HEALTH_CHECK_LIVE | HEALTH_CHECK_STARTUP)
-
-void health__log(const health_t *h, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-
-    if (!h->cfg.log)
-        return;
-    va_start(ap, fmt);
-    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    h->cfg.log(buf, h->cfg.log_userdata);
-}
 
 void health__changed(health_t *h)
 {
@@ -36,6 +24,9 @@ void health__changed(health_t *h)
 
 static int init_sync(health_t *h)
 {
+    pthread_cond_t *conds[] = { &h->idle_cond, &h->sched_cond, &h->pool_cond,
+                                &h->notify_cond, &h->changed_cond };
+    size_t i;
     int r;
 
     r = -pthread_mutex_init(&h->life_lock, NULL);
@@ -44,26 +35,39 @@ static int init_sync(health_t *h)
     r = -pthread_mutex_init(&h->lock, NULL);
     if (r < 0)
         goto out_life;
-    r = health__cond_init(&h->idle_cond);
-    if (r < 0)
-        goto out_lock;
-    r = health__cond_init(&h->watchdog_cond);
-    if (r < 0)
-        goto out_idle;
-    r = health__cond_init(&h->changed_cond);
-    if (r < 0)
-        goto out_watchdog;
+    for (i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
+        r = health__cond_init(conds[i]);
+        if (r < 0)
+            goto out_conds;
+    }
     return 0;
 
-out_watchdog:
-    (void)pthread_cond_destroy(&h->watchdog_cond);
-out_idle:
-    (void)pthread_cond_destroy(&h->idle_cond);
-out_lock:
+out_conds:
+    while (i-- > 0)
+        (void)pthread_cond_destroy(conds[i]);
     (void)pthread_mutex_destroy(&h->lock);
 out_life:
     (void)pthread_mutex_destroy(&h->life_lock);
     return r;
+}
+
+static void free_handle(health_t *h)
+{
+    health__notify_fini(h);
+    health__config_fini(&h->cfg);
+    (void)pthread_cond_destroy(&h->changed_cond);
+    (void)pthread_cond_destroy(&h->notify_cond);
+    (void)pthread_cond_destroy(&h->pool_cond);
+    (void)pthread_cond_destroy(&h->sched_cond);
+    (void)pthread_cond_destroy(&h->idle_cond);
+    (void)pthread_mutex_destroy(&h->lock);
+    (void)pthread_mutex_destroy(&h->life_lock);
+    free(h);
+}
+
+bool health__forked(const health_t *h)
+{
+    return h->pid != getpid();
 }
 
 int health_create(health_t **ret, const struct health_options *opts)
@@ -82,6 +86,13 @@ int health_create(health_t **ret, const struct health_options *opts)
     r = init_sync(h);
     if (r < 0)
         goto out_config;
+    r = health__notify_init(h);
+    if (r < 0) {
+        h->refs = 1;
+        free_handle(h);
+        return r;
+    }
+    h->pid = getpid();
     h->refs = 1;
     *ret = h;
     return 0;
@@ -93,21 +104,13 @@ out_free:
     return r == -EAGAIN ? -ENOMEM : r;
 }
 
-/* Drops a reference; the lock is held.  *last tells the caller to call
- * health__free() once it has released the lock. */
-void health__unref_locked(health_t *h, bool *last)
+void health__unref_unlock(health_t *h)
 {
-    *last = --h->refs == 0;
-}
+    bool last = --h->refs == 0;
 
-void health__free(health_t *h)
-{
-    (void)pthread_cond_destroy(&h->changed_cond);
-    (void)pthread_cond_destroy(&h->watchdog_cond);
-    (void)pthread_cond_destroy(&h->idle_cond);
-    (void)pthread_mutex_destroy(&h->lock);
-    (void)pthread_mutex_destroy(&h->life_lock);
-    free(h);
+    (void)pthread_mutex_unlock(&h->lock);
+    if (last)
+        free_handle(h);
 }
 
 static int start_locked(health_t *h)
@@ -126,7 +129,9 @@ static int start_locked(health_t *h)
     (void)pthread_mutex_lock(&h->lock);
     h->started = true;
     h->stopping = false;
-    r = health__runner_start(h);
+    r = health__notify_start(h);
+    if (r == 0)
+        r = health__runner_start(h);
     (void)pthread_mutex_unlock(&h->lock);
     return r;
 }
@@ -151,10 +156,16 @@ int health_start(health_t *h)
 
     if (!h)
         return -EINVAL;
+    if (health__forked(h))
+        return -ECHILD;
     (void)pthread_mutex_lock(&h->life_lock);
-    r = start_locked(h);
-    if (r < 0 && r != -EALREADY && h->started)
-        stop_locked(h);
+    if (h->destroyed) {
+        r = -ESHUTDOWN;
+    } else {
+        r = start_locked(h);
+        if (r < 0 && r != -EALREADY && h->started)
+            stop_locked(h);
+    }
     (void)pthread_mutex_unlock(&h->life_lock);
     return r;
 }
@@ -163,56 +174,89 @@ int health_stop(health_t *h)
 {
     if (!h)
         return -EINVAL;
+    if (health__forked(h))
+        return -ECHILD;
     (void)pthread_mutex_lock(&h->life_lock);
     stop_locked(h);
     (void)pthread_mutex_unlock(&h->life_lock);
     return 0;
 }
 
-/* Takes every check off the handle; those without a thread are chained on
- * *orphans for the caller to free, the others are left to their thread. */
+/* Takes every check off the handle; those not running are chained on
+ * *orphans for the caller to free, the others are left to the thread of
+ * their run. */
 static void remove_all_checks(health_t *h, struct health__check **orphans)
 {
     struct health__check *c;
 
     while ((c = h->checks)) {
         health__unlink_check(h, c);
+        health__runner_remove(h, c);
         c->removed = true;
-        if (c->has_thread) {
-            c->free_on_thread = true;
-            (void)pthread_cond_signal(&c->wake);
-        } else {
+        if (!c->running) {
             c->next = *orphans;
             *orphans = c;
         }
     }
 }
 
-static void free_heartbeats(health_t *h)
+static void release_heartbeats(health_t *h)
 {
-    struct health_heartbeat *hb;
+    struct health__heartbeat *hb;
 
+    while ((hb = h->heartbeats)) {
+        h->heartbeats = hb->next;
+        health__beat_release(hb->handle);
+        free(hb);
+    }
+}
+
+/* In a forked child the other threads are gone and their locks may be
+ * held for ever: free what is the handle's own, call nothing of the
+ * user's, take no lock, and leave inherited sockets alone (shutting one
+ * down would close the parent's). */
+static void destroy_in_child(health_t *h)
+{
+    struct health__check *c;
+    struct health__heartbeat *hb;
+
+    while ((c = h->checks)) {
+        h->checks = c->next;
+        if (!c->running)
+            health__check_free(c);
+    }
     while ((hb = h->heartbeats)) {
         h->heartbeats = hb->next;
         free(hb);
     }
+    health__notify_fini(h);
+    health__config_fini(&h->cfg);
+    free(h);
 }
 
 void health_destroy(health_t *h)
 {
     struct health__check *orphans = NULL;
     struct health__check *c;
-    bool last;
 
     if (!h)
         return;
+    if (health__forked(h)) {
+        destroy_in_child(h);
+        return;
+    }
+    (void)pthread_mutex_lock(&h->lock);
+    if (h->destroyed) { /* from a free_data that this destroy called */
+        (void)pthread_mutex_unlock(&h->lock);
+        return;
+    }
+    h->destroyed = true; /* from now on no start succeeds */
+    (void)pthread_mutex_unlock(&h->lock);
     (void)health_stop(h);
     (void)pthread_mutex_lock(&h->lock);
-    h->destroyed = true;
-    while (h->notifying > 0)
-        (void)pthread_cond_wait(&h->idle_cond, &h->lock);
+    health__notify_drop(h);
     remove_all_checks(h, &orphans);
-    free_heartbeats(h);
+    release_heartbeats(h);
     (void)pthread_mutex_unlock(&h->lock);
     while ((c = orphans)) {
         orphans = c->next;
@@ -220,12 +264,21 @@ void health_destroy(health_t *h)
             c->free_data(c->userdata);
         health__check_free(c);
     }
-    health__config_fini(&h->cfg);
     (void)pthread_mutex_lock(&h->lock);
-    health__unref_locked(h, &last);
-    (void)pthread_mutex_unlock(&h->lock);
-    if (last)
-        health__free(h);
+    health__unref_unlock(h);
+}
+
+#define MAX_RUNS_IN_ROW 65535u
+
+static bool check_is_valid(const struct health_check *check)
+{
+    return check && check->run && health__name_is_valid(check->name) &&
+           !(check->flags & ~(unsigned)KNOWN_CHECK_FLAGS) &&
+           check->timeout_ms <= HEALTH__MAX_TIME_MS &&
+           check->interval_ms <= HEALTH__MAX_TIME_MS &&
+           check->fail_after_ms <= HEALTH__MAX_TIME_MS &&
+           check->fail_after <= MAX_RUNS_IN_ROW &&
+           check->pass_after <= MAX_RUNS_IN_ROW;
 }
 
 static int check_new(health_t *h, const struct health_check *check,
@@ -233,16 +286,10 @@ static int check_new(health_t *h, const struct health_check *check,
 {
     struct health__check *c;
     unsigned flags = check->flags;
-    int r;
 
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    r = health__cond_init(&c->wake);
-    if (r < 0) {
-        free(c);
-        return r == -EAGAIN ? -ENOMEM : r;
-    }
     if (!(flags & ENDPOINT_FLAGS))
         flags |= HEALTH_CHECK_READY;
     c->h = h;
@@ -257,6 +304,7 @@ static int check_new(health_t *h, const struct health_check *check,
     c->damping.fail_after = check->fail_after ? check->fail_after : 1;
     c->damping.fail_after_ms = check->fail_after_ms;
     c->damping.pass_after = check->pass_after ? check->pass_after : 1;
+    c->notified = HEALTH__PENDING;
     health__stored_init(&c->latest);
     *ret = c;
     return 0;
@@ -268,19 +316,23 @@ int health_register_check(health_t *h, const struct health_check *check,
     struct health__check *c;
     int r;
 
-    if (!h || !check || !check->run || !health__name_is_valid(check->name) ||
-        (check->flags & ~(unsigned)KNOWN_CHECK_FLAGS))
+    if (!h || !check_is_valid(check))
         return -EINVAL;
+    if (health__forked(h))
+        return -ECHILD;
     r = check_new(h, check, userdata, &c);
     if (r < 0)
         return r;
     (void)pthread_mutex_lock(&h->lock);
-    if (h->destroyed || health__name_taken(h, c->name))
-        r = h->destroyed ? -EINVAL : -EEXIST;
-    else if (h->started && !h->stopping)
-        r = health__runner_add(h, c);
-    if (r == 0)
+    if (h->destroyed) {
+        r = -ESHUTDOWN;
+    } else if (health__name_taken(h, c->name)) {
+        r = -EEXIST;
+    } else {
         health__append_check(h, c);
+        if (h->started && !h->stopping)
+            health__runner_add(h, c);
+    }
     (void)pthread_mutex_unlock(&h->lock);
     if (r < 0)
         health__check_free(c);
@@ -290,12 +342,12 @@ int health_register_check(health_t *h, const struct health_check *check,
 int health_unregister_check(health_t *h, const char *name)
 {
     struct health__check *c;
-    health_free_fn *free_data = NULL;
-    void *userdata = NULL;
-    bool owned = false;
+    bool running;
 
     if (!h || !name)
         return -EINVAL;
+    if (health__forked(h))
+        return -ECHILD;
     (void)pthread_mutex_lock(&h->lock);
     c = health__find_check(h, name);
     if (!c) {
@@ -303,41 +355,42 @@ int health_unregister_check(health_t *h, const char *name)
         return -ENOENT;
     }
     health__unlink_check(h, c);
+    health__runner_remove(h, c);
     c->removed = true;
-    if (c->running) {
-        c->free_on_thread = true;
-    } else {
-        free_data = c->free_data;
-        userdata = c->userdata;
-        owned = !c->has_thread;
-    }
-    (void)pthread_cond_signal(&c->wake);
+    running = c->running; /* then the thread of the run frees it */
     (void)pthread_mutex_unlock(&h->lock);
-    if (free_data)
-        free_data(userdata);
-    if (owned)
+    if (!running) {
+        if (c->free_data)
+            c->free_data(c->userdata);
         health__check_free(c);
+    }
     return 0;
 }
 
 int health_register_heartbeat(health_t *h, const char *name,
                               unsigned deadline_ms, health_heartbeat_t **ret)
 {
-    struct health_heartbeat *hb;
+    struct health__heartbeat *hb;
     int r = 0;
 
-    if (!h || !ret || !health__name_is_valid(name) || deadline_ms == 0)
+    if (!h || !ret || !health__name_is_valid(name) || deadline_ms == 0 ||
+        deadline_ms > HEALTH__MAX_TIME_MS)
         return -EINVAL;
+    if (health__forked(h))
+        return -ECHILD;
     hb = calloc(1, sizeof(*hb));
     if (!hb)
         return -ENOMEM;
     memcpy(hb->name, name, strlen(name) + 1);
     hb->deadline_ms = deadline_ms;
-    atomic_init(&hb->last_ms, health__mono_coarse_ms());
     (void)pthread_mutex_lock(&h->lock);
-    if (h->destroyed || health__name_taken(h, name)) {
-        r = h->destroyed ? -EINVAL : -EEXIST;
-    } else {
+    if (h->destroyed)
+        r = -ESHUTDOWN;
+    else if (health__name_taken(h, name))
+        r = -EEXIST;
+    else
+        r = health__beat_alloc(&hb->handle);
+    if (r == 0) {
         hb->next = h->heartbeats;
         h->heartbeats = hb;
         health__changed(h);
@@ -347,43 +400,40 @@ int health_register_heartbeat(health_t *h, const char *name,
         free(hb);
         return r;
     }
-    *ret = hb;
+    *ret = hb->handle;
     return 0;
 }
 
-void health_heartbeat_beat(health_heartbeat_t *hb)
+int health_unregister_heartbeat(health_t *h, health_heartbeat_t *handle)
 {
-    if (hb)
-        atomic_store_explicit(&hb->last_ms, health__mono_coarse_ms(),
-                              memory_order_relaxed);
-}
+    struct health__heartbeat **p;
+    struct health__heartbeat *hb = NULL;
 
-int health_unregister_heartbeat(health_t *h, health_heartbeat_t *hb)
-{
-    struct health_heartbeat **p;
-    int r = -ENOENT;
-
-    if (!h || !hb)
+    if (!h || !handle)
         return -EINVAL;
+    if (health__forked(h))
+        return -ECHILD;
     (void)pthread_mutex_lock(&h->lock);
     for (p = &h->heartbeats; *p; p = &(*p)->next) {
-        if (*p == hb) {
+        if ((*p)->handle == handle) {
+            hb = *p;
             *p = hb->next;
+            health__beat_release(hb->handle);
             health__changed(h);
-            r = 0;
             break;
         }
     }
     (void)pthread_mutex_unlock(&h->lock);
-    if (r == 0)
-        free(hb);
-    return r;
+    free(hb);
+    return hb ? 0 : -ENOENT;
 }
 
 int health_set_started(health_t *h)
 {
     if (!h)
         return -EINVAL;
+    if (health__forked(h))
+        return -ECHILD;
     (void)pthread_mutex_lock(&h->lock);
     h->startup_called = true;
     health__changed(h);
@@ -395,6 +445,8 @@ int health_begin_shutdown(health_t *h)
 {
     if (!h)
         return -EINVAL;
+    if (health__forked(h))
+        return -ECHILD;
     (void)pthread_mutex_lock(&h->lock);
     h->shutting_down = true;
     health__changed(h);
@@ -408,6 +460,8 @@ int health_port(const health_t *h)
 
     if (!h)
         return -EINVAL;
+    if (health__forked(h))
+        return -ECHILD;
     port = atomic_load(&((health_t *)h)->port);
     return port > 0 ? port : -ENOTCONN;
 }
@@ -439,6 +493,10 @@ const char *health_strerror(int err)
         return "not started";
     case -EIO:
         return "HTTP server failed to start";
+    case -ECHILD:
+        return "handle belongs to the parent process (fork)";
+    case -ESHUTDOWN:
+        return "handle is being destroyed";
     default:
         return "unknown error";
     }

@@ -36,7 +36,7 @@ struct health__check *health__find_check(const health_t *h, const char *name)
 
 bool health__name_taken(const health_t *h, const char *name)
 {
-    const struct health_heartbeat *hb;
+    const struct health__heartbeat *hb;
 
     if (health__find_check(h, name))
         return true;

@@ -174,14 +174,11 @@ static int64_t snap_check(struct health__entry *e,
 }
 
 static void snap_heartbeat(struct health__entry *e,
-                           const struct health_heartbeat *hb, int64_t now_ms,
+                           const struct health__heartbeat *hb, int64_t now_ms,
                            int64_t wall_ms)
 {
-    int64_t age =
-        now_ms - atomic_load_explicit(&hb->last_ms, memory_order_relaxed);
+    int64_t age = health__beat_age_ms(hb->handle, now_ms);
 
-    if (age < 0)
-        age = 0;
     memset(e, 0, sizeof(*e));
     memcpy(e->name, hb->name, sizeof(e->name));
     e->flags = HEALTH_CHECK_LIVE;
@@ -202,7 +199,7 @@ static void snap_heartbeat(struct health__entry *e,
 static size_t count_entries(const health_t *h)
 {
     const struct health__check *c;
-    const struct health_heartbeat *hb;
+    const struct health__heartbeat *hb;
     size_t n = 0;
 
     for (c = h->checks; c; c = c->next)
@@ -228,7 +225,7 @@ static bool startup_complete(const health_t *h)
 int health__snapshot_take(health_t *h, struct health__snapshot *snap)
 {
     const struct health__check *c;
-    const struct health_heartbeat *hb;
+    const struct health__heartbeat *hb;
     int64_t now_ns = health__mono_ns();
     int64_t wall_ms = health__wall_ms();
     int64_t coarse_ms = health__mono_coarse_ms();

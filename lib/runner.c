@@ -1,374 +1,338 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The runner: one thread per check runs it on its interval, and a watchdog
- * thread records a run that passes its deadline as "timed out" at that
- * deadline, whether or not the callback ever returns.  A check thread stuck
- * in a callback is the only thread that check occupies: no new run starts
- * while one is in flight, so threads stay at checks + 2 (watchdog and HTTP).
+ * The runner: a scheduler thread and a small pool of check threads.
  *
- * Check threads are detached and hold a reference on the handle, so a hung
- * callback that returns after health_destroy() still finds the lock and its
- * check intact; the last reference frees the handle.
+ * The scheduler never runs user code.  It sleeps until the next moment
+ * something is due: a check's next run, or the deadline of a run in
+ * flight.  Due checks go on the run queue (those due within a short
+ * window of each other go together, so checks that share an interval
+ * share wakeups); a run past its deadline is recorded as "timed out" at
+ * that deadline, whether or not its callback ever returns.
+ *
+ * Check threads take checks off the queue and run them.  At most one run
+ * of a check is in flight: a check is queued only while it is neither
+ * queued nor running.  A run that passes its deadline keeps its thread
+ * (nothing can take it back) and the pool starts another, so hung checks
+ * never hold up the others, up to max_check_threads threads in all; past
+ * that, a due check that waits longer than its timeout for a thread is
+ * recorded as failed.  When a hung run returns, its thread serves the
+ * pool again, or leaves if the pool has enough without it.
+ *
+ * Check threads and the scheduler hold a reference on the handle, so a
+ * hung callback that returns after health_destroy() still finds the lock
+ * and its check intact; the last reference frees the handle.
  */
-#define _GNU_SOURCE
 #include "health-internal.h"
 
 #include <errno.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-/* A status change to report once the lock is released. */
-struct change {
-    health_change_fn *fn;
-    void *userdata;
-    health_status_t status;
-    char name[HEALTH_NAME_MAX + 1];
-    char output[HEALTH_OUTPUT_MAX];
-};
+/* Checks due within this window run together (never more than a
+ * twentieth of their interval early). */
+#define BATCH_NS (100 * 1000000LL)
 
-int health__cond_init(pthread_cond_t *cond)
+static int64_t ms_ns(unsigned ms)
 {
-    pthread_condattr_t attr;
-    int r;
-
-    r = pthread_condattr_init(&attr);
-    if (r)
-        return -r;
-    r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (r == 0)
-        r = pthread_cond_init(cond, &attr);
-    (void)pthread_condattr_destroy(&attr);
-    return -r;
-}
-
-static void wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
-                       int64_t deadline_ns)
-{
-    struct timespec ts;
-
-    if (deadline_ns == INT64_MAX) {
-        (void)pthread_cond_wait(cond, lock);
-        return;
-    }
-    ts.tv_sec = (time_t)(deadline_ns / 1000000000);
-    ts.tv_nsec = (long)(deadline_ns % 1000000000);
-    (void)pthread_cond_timedwait(cond, lock, &ts);
-}
-
-/* Library threads take no process signals: those are the service's. */
-void health__block_signals(sigset_t *old)
-{
-    sigset_t all;
-
-    (void)sigfillset(&all);
-    (void)pthread_sigmask(SIG_SETMASK, &all, old);
-}
-
-void health__restore_signals(const sigset_t *old)
-{
-    (void)pthread_sigmask(SIG_SETMASK, old, NULL);
+    return (int64_t)ms * 1000000;
 }
 
 void health__check_free(struct health__check *c)
 {
-    (void)pthread_cond_destroy(&c->wake);
     free(c);
 }
 
-/* Prepares a change report when @c's state moved; the lock is held. */
-static bool note_change(health_t *h, const struct health__check *c, int before,
-                        struct change *ch)
+/* Wakes the scheduler if it sleeps past @when; the lock is held. */
+static void poke_scheduler(health_t *h, int64_t when)
 {
-    if (c->latest.state == before || !h->cfg.on_change || h->destroyed)
-        return false;
-    ch->fn = h->cfg.on_change;
-    ch->userdata = h->cfg.on_change_userdata;
-    ch->status = (health_status_t)c->latest.state;
-    memcpy(ch->name, c->name, sizeof(ch->name));
-    memcpy(ch->output, c->latest.r.output, sizeof(ch->output));
-    h->notifying++;
-    return true;
+    if (h->sched_alive && when < h->sched_wake_ns)
+        (void)pthread_cond_signal(&h->sched_cond);
 }
 
-/* Calls the change callback without the lock; the lock is held on entry
- * and on return. */
-static void deliver_change(health_t *h, const struct change *ch)
+static void *worker_thread(void *arg);
+
+/* Starts check threads while checks wait and the pool is short of free
+ * threads; the lock is held. */
+static void grow_pool(health_t *h)
 {
-    (void)pthread_mutex_unlock(&h->lock);
-    ch->fn(ch->name, ch->status, ch->output, ch->userdata);
-    (void)pthread_mutex_lock(&h->lock);
-    h->notifying--;
-    (void)pthread_cond_broadcast(&h->idle_cond);
+    pthread_t t;
+    unsigned queued = 0;
+    const struct health__check *c;
+
+    for (c = h->runq_head; c && queued <= h->workers_idle; c = c->qnext)
+        queued++;
+    while (queued > h->workers_idle &&
+           h->workers - h->workers_hung < h->cfg.check_threads &&
+           h->workers < h->cfg.max_check_threads && !h->stopping) {
+        if (health__thread_start(&t, worker_thread, h, h->cfg.check_stack_size,
+                                 false, "health-check", "") < 0) {
+            h->spawn_failures++;
+            break;
+        }
+        h->workers++;
+        h->workers_idle++; /* counted idle until it takes work */
+        h->refs++;
+    }
 }
 
-static void store_timeout(health_t *h, struct health__check *c,
-                          int64_t deadline_ns)
+static void enqueue(health_t *h, struct health__check *c)
 {
-    c->timed_out = true;
-    (void)health__stored_timeout(&c->latest, &c->damping, c->timeout_ms,
-                                 c->run_start_ns,
-                                 health__mono_ns() - deadline_ns);
-    if (c->latest.raw != HEALTH_FAIL)
-        c->passed_once = true;
-    health__changed(h);
+    c->queued = true;
+    c->starved = false;
+    c->qnext = NULL;
+    if (h->runq_tail)
+        h->runq_tail->qnext = c;
+    else
+        h->runq_head = c;
+    h->runq_tail = c;
+    (void)pthread_cond_signal(&h->pool_cond);
 }
 
-static void store_result(health_t *h, struct health__check *c, int status,
-                         const health_result_t *r, int64_t took_ns)
+static struct health__check *dequeue(health_t *h)
 {
-    (void)health__stored_result(&c->latest, &c->damping, status, r,
-                                c->run_start_ns, took_ns);
-    if (c->latest.raw != HEALTH_FAIL)
+    struct health__check *c = h->runq_head;
+
+    if (!c)
+        return NULL;
+    h->runq_head = c->qnext;
+    if (!h->runq_head)
+        h->runq_tail = NULL;
+    c->qnext = NULL;
+    c->queued = false;
+    return c;
+}
+
+static void unqueue(health_t *h, struct health__check *c)
+{
+    struct health__check **p;
+    struct health__check *prev = NULL;
+
+    if (!c->queued)
+        return;
+    for (p = &h->runq_head; *p; prev = *p, p = &(*p)->qnext) {
+        if (*p == c) {
+            *p = c->qnext;
+            if (h->runq_tail == c)
+                h->runq_tail = prev;
+            break;
+        }
+    }
+    c->queued = false;
+    c->qnext = NULL;
+}
+
+/* Records a stored status change: reports see it, on_change hears it. */
+static void changed(health_t *h, struct health__check *c, bool status_changed)
+{
+    if (c->latest.raw != HEALTH_FAIL && c->latest.raw != HEALTH__PENDING)
         c->passed_once = true; /* warn passes too: it still serves */
+    if (status_changed)
+        health__notify_change(h, c);
     health__changed(h);
 }
 
-/* Tells the watchdog about a new deadline if it would sleep past it. */
-static void arm_watchdog(health_t *h, int64_t deadline_ns)
+/* One run of @c on a check thread; the lock is held on entry and on
+ * return, and released around the callback. */
+static void run_once(health_t *h, struct health__check *c)
 {
-    if (deadline_ns < h->watchdog_wake_ns)
-        (void)pthread_cond_signal(&h->watchdog_cond);
-}
-
-/* One run of @c; the lock is held on entry and on return. */
-static void run_once(health_t *h, struct health__check *c, int64_t start)
-{
-    int64_t deadline = start + (int64_t)c->timeout_ms * 1000000;
+    int64_t start = health__mono_ns();
     health_result_t r;
-    struct change ch;
-    int before = c->latest.state;
     int status;
     int64_t end;
+    bool ch;
 
     memset(&r, 0, sizeof(r));
     c->running = true;
     c->timed_out = false;
     c->run_start_ns = start;
-    h->threads_busy++;
-    arm_watchdog(h, deadline);
+    h->workers_busy++;
+    poke_scheduler(h, start + ms_ns(c->timeout_ms));
     (void)pthread_mutex_unlock(&h->lock);
 
     status = (int)c->run(&r, c->userdata);
 
     (void)pthread_mutex_lock(&h->lock);
     end = health__mono_ns();
-    h->threads_busy--;
+    h->workers_busy--;
     c->running = false;
-    c->next_due_ns = start + (int64_t)c->interval_ms * 1000000;
-    if (c->next_due_ns < end)
-        c->next_due_ns = end;
-    if (c->removed || h->destroyed || c->timed_out)
+    if (c->timed_out)
+        h->workers_hung--;
+    c->due_ns = start + ms_ns(c->interval_ms);
+    if (c->due_ns < end)
+        c->due_ns = end;
+    if (c->removed || c->timed_out || h->destroyed)
         return; /* a late or orphaned result is discarded */
-    if (end > deadline)
-        store_timeout(h, c, deadline);
+    if (end > start + ms_ns(c->timeout_ms))
+        ch = health__stored_timeout(&c->latest, &c->damping, c->timeout_ms,
+                                    start, end - start - ms_ns(c->timeout_ms));
     else
-        store_result(h, c, status, &r, end - start);
-    if (note_change(h, c, before, &ch)) {
-        /* Counted as busy while in the change callback, which may call
-         * health_stop(): that waits for idle check threads to leave, and
-         * this one cannot leave before the callback returns. */
-        h->threads_busy++;
-        deliver_change(h, &ch);
-        h->threads_busy--;
-    }
+        ch = health__stored_result(&c->latest, &c->damping, status, &r, start,
+                                   end - start);
+    changed(h, c, ch);
+    poke_scheduler(h, c->due_ns);
 }
 
-/* Leaves the check's thread; the lock is held on entry, released here. */
-static void thread_exit(health_t *h, struct health__check *c)
+/* Frees a check that was unregistered while it ran, once its run is
+ * over; the lock is held on entry and released here. */
+static void release_removed(health_t *h, struct health__check *c)
 {
-    bool removed = c->removed;
-    bool call_free = c->free_on_thread && c->free_data;
-    bool last;
-
-    c->has_thread = false;
-    h->threads--;
-    (void)pthread_cond_broadcast(&h->idle_cond);
-    health__unref_locked(h, &last);
     (void)pthread_mutex_unlock(&h->lock);
-    if (removed) {
-        if (call_free)
-            c->free_data(c->userdata);
-        health__check_free(c);
-    }
-    if (last)
-        health__free(h);
+    if (c->free_data)
+        c->free_data(c->userdata);
+    health__check_free(c);
+    (void)pthread_mutex_lock(&h->lock);
 }
 
-static void *check_thread(void *arg)
+static bool surplus(const health_t *h)
 {
-    struct health__check *c = arg;
-    health_t *h = c->h;
-    int64_t now;
+    return h->stopping || h->destroyed ||
+           h->workers - h->workers_hung > h->cfg.check_threads;
+}
+
+static void *worker_thread(void *arg)
+{
+    health_t *h = arg;
+    struct health__check *c;
 
     (void)pthread_mutex_lock(&h->lock);
-    while (!c->removed && !h->stopping) {
-        now = health__mono_ns();
-        if (now < c->next_due_ns)
-            wait_until(&c->wake, &h->lock, c->next_due_ns);
-        else
-            run_once(h, c, now);
+    h->workers_idle--;
+    for (;;) {
+        c = h->stopping ? NULL : dequeue(h);
+        if (c) {
+            run_once(h, c);
+            if (c->removed)
+                release_removed(h, c);
+            continue;
+        }
+        if (surplus(h))
+            break;
+        h->workers_idle++;
+        (void)pthread_cond_wait(&h->pool_cond, &h->lock);
+        h->workers_idle--;
     }
-    thread_exit(h, c);
+    h->workers--;
+    (void)pthread_cond_broadcast(&h->idle_cond);
+    health__unref_unlock(h);
     return NULL;
 }
 
-static void name_thread(pthread_t t, const char *prefix, const char *name)
-{
-#ifdef __linux__
-    char buf[16]; /* the kernel keeps 15 characters */
-    size_t n = strlen(prefix);
-    size_t m = strlen(name);
-
-    if (n > sizeof(buf) - 1)
-        n = sizeof(buf) - 1;
-    if (m > sizeof(buf) - 1 - n)
-        m = sizeof(buf) - 1 - n;
-    memcpy(buf, prefix, n);
-    memcpy(buf + n, name, m);
-    buf[n + m] = '\0';
-    (void)pthread_setname_np(t, buf);
-#else
-    (void)t;
-    (void)prefix;
-    (void)name;
-#endif
-}
-
-/* Starts @c's thread unless it has one (a run that outlived a stop); the
- * lock is held. */
-int health__runner_add(health_t *h, struct health__check *c)
-{
-    pthread_attr_t attr;
-    pthread_t t;
-    sigset_t old;
-    int r;
-
-    if (c->has_thread)
-        return 0;
-    r = pthread_attr_init(&attr);
-    if (r)
-        return -r;
-    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    health__block_signals(&old);
-    r = pthread_create(&t, &attr, check_thread, c);
-    health__restore_signals(&old);
-    (void)pthread_attr_destroy(&attr);
-    if (r)
-        return r == EAGAIN ? -EAGAIN : -r;
-    name_thread(t, "health:", c->name);
-    c->has_thread = true;
-    h->threads++;
-    h->refs++;
-    return 0;
-}
-
-/* Records every run past its deadline; returns the next deadline.  The
- * lock is held; it is released around change callbacks, so the scan
- * restarts after one. */
-static int64_t watchdog_scan(health_t *h)
+/* Records every run past its deadline and every queued check that found
+ * no thread in time, queues the checks that are due, and returns when
+ * the next of these is due.  The lock is held. */
+static int64_t scan(health_t *h, int64_t now)
 {
     struct health__check *c;
-    struct change ch;
     int64_t next = INT64_MAX;
-    int64_t now = health__mono_ns();
-    int64_t deadline;
-    int before;
+    int64_t when;
+    int64_t window;
 
     for (c = h->checks; c; c = c->next) {
-        if (!c->running || c->timed_out)
-            continue;
-        deadline = c->run_start_ns + (int64_t)c->timeout_ms * 1000000;
-        if (deadline > now) {
-            if (deadline < next)
-                next = deadline;
-            continue;
-        }
-        before = c->latest.state;
-        store_timeout(h, c, deadline);
-        if (note_change(h, c, before, &ch)) {
-            deliver_change(h, &ch);
-            return now; /* the list may have changed: scan again */
+        if (c->running) {
+            if (c->timed_out)
+                continue;
+            when = c->run_start_ns + ms_ns(c->timeout_ms);
+            if (when <= now) {
+                c->timed_out = true;
+                h->workers_hung++;
+                changed(h, c,
+                        health__stored_timeout(&c->latest, &c->damping,
+                                               c->timeout_ms, c->run_start_ns,
+                                               now - when));
+            } else if (when < next) {
+                next = when;
+            }
+        } else if (c->queued) {
+            if (c->starved)
+                continue;
+            when = c->due_ns + ms_ns(c->timeout_ms);
+            if (when <= now) {
+                c->starved = true;
+                changed(h, c,
+                        health__stored_starved(&c->latest, &c->damping,
+                                               h->workers, c->due_ns));
+            } else if (when < next) {
+                next = when;
+            }
+        } else {
+            window = ms_ns(c->interval_ms) / 20;
+            if (window > BATCH_NS)
+                window = BATCH_NS;
+            if (c->due_ns - window <= now)
+                enqueue(h, c);
+            else if (c->due_ns - window < next)
+                next = c->due_ns - window;
         }
     }
+    grow_pool(h);
     return next;
 }
 
-/* The watchdog holds a reference on the handle: stopped from its own
- * change callback it is detached, not joined, and may outlive the stop
- * (and a restart, whose new watchdog supersedes it: it then leaves). */
-static void *watchdog_thread(void *arg)
+static void *scheduler_thread(void *arg)
 {
     health_t *h = arg;
     int64_t next;
-    bool last;
 
     (void)pthread_mutex_lock(&h->lock);
-    while (!h->watchdog_stop && pthread_equal(h->watchdog, pthread_self())) {
-        next = watchdog_scan(h);
-        if (next <= health__mono_ns())
-            continue;
-        h->watchdog_wake_ns = next;
-        wait_until(&h->watchdog_cond, &h->lock, next);
-        h->watchdog_wake_ns = 0;
+    while (!h->sched_stop) {
+        next = scan(h, health__mono_ns());
+        if (h->sched_stop)
+            break;
+        h->sched_wake_ns = next;
+        health__cond_wait_until(&h->sched_cond, &h->lock, next);
+        h->sched_wake_ns = 0;
     }
-    health__unref_locked(h, &last);
     (void)pthread_mutex_unlock(&h->lock);
-    if (last)
-        health__free(h);
     return NULL;
 }
 
-/* Starts the watchdog and a thread per check; the lock is held.  On
- * failure everything started here is stopped again by the caller through
- * health__runner_stop(). */
 int health__runner_start(health_t *h)
 {
     struct health__check *c;
-    sigset_t old;
     int r;
 
-    h->watchdog_stop = false;
-    h->watchdog_wake_ns = 0;
-    health__block_signals(&old);
-    r = pthread_create(&h->watchdog, NULL, watchdog_thread, h);
-    health__restore_signals(&old);
-    if (r)
-        return r == EAGAIN ? -EAGAIN : -r;
-    name_thread(h->watchdog, "health-watchdog", "");
-    h->watchdog_alive = true;
-    h->refs++;
-    for (c = h->checks; c; c = c->next) {
-        c->next_due_ns = 0;
-        r = health__runner_add(h, c);
-        if (r < 0)
-            return r;
-    }
+    for (c = h->checks; c; c = c->next)
+        if (!c->running && !c->queued)
+            c->due_ns = 0; /* a start runs every check at once */
+    h->sched_stop = false;
+    h->sched_wake_ns = 0;
+    r = health__thread_start(&h->sched, scheduler_thread, h, 0, true,
+                             "health-sched", "");
+    if (r < 0)
+        return r;
+    h->sched_alive = true;
     return 0;
 }
 
-/* Stops the watchdog and every check thread that is not inside a callback;
- * called without the lock, after h->stopping was set. */
 void health__runner_stop(health_t *h)
 {
-    struct health__check *c;
     bool join;
 
     (void)pthread_mutex_lock(&h->lock);
-    h->watchdog_stop = true;
-    join = h->watchdog_alive;
-    h->watchdog_alive = false;
-    (void)pthread_cond_broadcast(&h->watchdog_cond);
-    for (c = h->checks; c; c = c->next)
-        (void)pthread_cond_signal(&c->wake);
-    while (h->threads > h->threads_busy)
+    h->sched_stop = true;
+    join = h->sched_alive;
+    h->sched_alive = false;
+    (void)pthread_cond_signal(&h->sched_cond);
+    (void)pthread_cond_broadcast(&h->pool_cond);
+    (void)pthread_cond_broadcast(&h->notify_cond);
+    while (h->runq_head)
+        (void)dequeue(h);
+    /* Threads inside user code are not waited for. */
+    while (h->workers > h->workers_busy ||
+           (h->notifier_alive && !h->notifier_busy))
         (void)pthread_cond_wait(&h->idle_cond, &h->lock);
     (void)pthread_mutex_unlock(&h->lock);
-    /* From the watchdog's own change callback: it cannot join itself. */
-    if (join && pthread_equal(h->watchdog, pthread_self()))
-        (void)pthread_detach(h->watchdog);
-    else if (join)
-        (void)pthread_join(h->watchdog, NULL);
+    if (join)
+        (void)pthread_join(h->sched, NULL);
+}
+
+void health__runner_add(health_t *h, struct health__check *c)
+{
+    c->due_ns = 0;
+    poke_scheduler(h, 0);
+}
+
+void health__runner_remove(health_t *h, struct health__check *c)
+{
+    unqueue(h, c);
+    health__notify_forget(h, c);
 }

@@ -91,7 +91,7 @@ static void test_request_format(void)
         (void)snprintf(want, sizeof(want), "\r\nHost: 127.0.0.1:%d\r\n",
                        s.port);
         ASSERT_CONTAINS(req, want);
-        ASSERT_CONTAINS(req, "\r\nUser-Agent: health-probe/0.1.0\r\n");
+        ASSERT_CONTAINS(req, "\r\nUser-Agent: health-probe/0.2.0\r\n");
         ASSERT_CONTAINS(req, "\r\nAccept: */*\r\n");
         ASSERT_CONTAINS(req, "\r\nConnection: close\r\n\r\n");
         ASSERT_STR_EQ(req + strlen(req) - 4, "\r\n\r\n");

@@ -272,6 +272,8 @@ void health__notify_forget(health_t *h, struct health__check *c);
 /* A diagnostic line for the log callback, delivered by the notifier.
  * Called without the lock. */
 void health__log(health_t *h, const char *fmt, ...) HEALTH_PRINTF(2, 3);
+/* The same, with the lock held. */
+void health__log_locked(health_t *h, const char *fmt, ...) HEALTH_PRINTF(2, 3);
 int health__notify_init(health_t *h);
 void health__notify_fini(health_t *h);
 /* Starts the notifier thread if callbacks are configured and it is not

@@ -66,21 +66,6 @@ struct args {
     bool overflow;
 };
 
-static void mhd_log(void *cls, const char *fmt, va_list ap) HEALTH_PRINTF(2, 0);
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    health_t *h = cls;
-    char buf[512];
-    size_t n;
-
-    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
-    n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        buf[--n] = '\0';
-    health__log(h, "libmicrohttpd: %s", buf);
-}
-
 /* Admits a connection within the limits (limits.c). */
 static mhd_result on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 {
@@ -405,19 +390,14 @@ static int make_static(struct health__http *s)
 static struct MHD_Daemon *start_daemon(struct health__http *s, int fd)
 {
     const struct health__config *cfg = &s->h->cfg;
-    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD;
-
-    if (cfg->log)
-        flags |= MHD_USE_ERROR_LOG;
-    /* The logger goes first, or libmicrohttpd logs to stderr until it
-     * reaches it. */
+    /* No MHD_USE_ERROR_LOG: libmicrohttpd 0.9.75 crashes when a stop
+     * races with the error-logging path of a malformed request. */
     return MHD_start_daemon(
-        flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, s->h, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + LOOPBACK_RESERVE,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_USE_POLL_INTERNAL_THREAD, 0, on_accept, s, on_request, s,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections + LOOPBACK_RESERVE, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        cfg->connection_memory, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
 }
 

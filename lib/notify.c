@@ -94,29 +94,44 @@ void health__notify_drop(health_t *h)
         h->logs->count = 0;
 }
 
-void health__log(health_t *h, const char *fmt, ...)
+static void log_v(health_t *h, const char *fmt, va_list ap)
 {
     struct health__log_ring *l = h->logs;
-    va_list ap;
     char *dst;
 
-    if (!l)
+    if (!l || h->destroyed)
+        return;
+    if (l->count == LOG_LINES) { /* full: the oldest goes */
+        l->head = (l->head + 1) % LOG_LINES;
+        l->count--;
+        l->dropped++;
+    }
+    dst = l->line[(l->head + l->count) % LOG_LINES];
+    (void)vsnprintf(dst, LOG_LINE_MAX, fmt, ap);
+    health__sanitize_text(dst);
+    l->count++;
+    (void)pthread_cond_signal(&h->notify_cond);
+}
+
+void health__log_locked(health_t *h, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_v(h, fmt, ap);
+    va_end(ap);
+}
+
+void health__log(health_t *h, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!h->logs)
         return;
     (void)pthread_mutex_lock(&h->lock);
-    if (!h->destroyed) {
-        if (l->count == LOG_LINES) { /* full: the oldest goes */
-            l->head = (l->head + 1) % LOG_LINES;
-            l->count--;
-            l->dropped++;
-        }
-        dst = l->line[(l->head + l->count) % LOG_LINES];
-        va_start(ap, fmt);
-        (void)vsnprintf(dst, LOG_LINE_MAX, fmt, ap);
-        va_end(ap);
-        health__sanitize_text(dst);
-        l->count++;
-        (void)pthread_cond_signal(&h->notify_cond);
-    }
+    va_start(ap, fmt);
+    log_v(h, fmt, ap);
+    va_end(ap);
     (void)pthread_mutex_unlock(&h->lock);
 }
 

@@ -163,6 +163,38 @@ static cJSON *entry_output(const struct health__entry *e)
     return cJSON_CreateString(e->s.r.output);
 }
 
+static bool add_time(cJSON *o, const char *key, int64_t wall_ms)
+{
+    char when[40];
+
+    health__format_time(wall_ms, when, sizeof(when));
+    return cJSON_AddStringToObject(o, key, when) != NULL;
+}
+
+/* When the check last passed and failed, its failures in a row, since
+ * when its status holds, and its last run's own status where damping
+ * reports another.  Only what says something is added, to keep bodies
+ * small: a passing check shows only "statusSince". */
+static bool add_history(cJSON *o, const struct health__entry *e)
+{
+    const struct health__stored *s = &e->s;
+
+    if (s->state == HEALTH__PENDING)
+        return true;
+    if (s->raw != s->state &&
+        !cJSON_AddStringToObject(o, "lastRunStatus", status_names[s->raw]))
+        return false;
+    if (s->since_ms && !add_time(o, "statusSince", s->since_ms))
+        return false;
+    if (s->state != HEALTH_PASS && s->last_pass_ms &&
+        !add_time(o, "lastPassTime", s->last_pass_ms))
+        return false;
+    if (s->last_fail_ms && !add_time(o, "lastFailTime", s->last_fail_ms))
+        return false;
+    return !s->fails_in_row ||
+           cJSON_AddNumberToObject(o, "failuresInRow", s->fails_in_row);
+}
+
 static bool add_details(cJSON *o, const struct health__entry *e)
 {
     cJSON *out = entry_output(e);
@@ -180,7 +212,7 @@ static bool add_details(cJSON *o, const struct health__entry *e)
         !cJSON_AddNumberToObject(o, "durationMs",
                                  round((double)e->s.duration_us) / 1000.0))
         return false;
-    return true;
+    return e->heartbeat || add_history(o, e);
 }
 
 static cJSON *entry_json(const struct health__query *q,
@@ -227,31 +259,38 @@ static bool entry_details(const struct health__query *q,
     return true;
 }
 
-/* Adds "checks"; returns how many entries the trim left out, or -1. */
+/* Adds "checks", failing ones first, then warning, then passing ones, each
+ * in registration order; returns how many entries the trim left out, or
+ * -1. */
 static long add_checks(cJSON *root, const struct health__snapshot *snap,
                        const struct health__query *q, enum trim t)
 {
+    static const health_status_t order[] = { HEALTH_FAIL, HEALTH_WARN,
+                                             HEALTH_PASS };
     cJSON *checks = cJSON_AddObjectToObject(root, "checks");
     cJSON *arr;
     cJSON *o;
     long dropped = 0;
     size_t i;
+    size_t k;
 
     if (!checks)
         return -1;
-    for (i = 0; i < snap->n; i++) {
-        const struct health__entry *e = &snap->v[i];
-        if (!health__query_includes(q, e))
-            continue;
-        if (!keep_entry(q, e, t)) {
-            dropped++;
-            continue;
-        }
-        o = entry_json(q, e, entry_details(q, e, t));
-        arr = cJSON_AddArrayToObject(checks, e->name);
-        if (!o || !arr || !cJSON_AddItemToArray(arr, o)) {
-            cJSON_Delete(o);
-            return -1;
+    for (k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        for (i = 0; i < snap->n; i++) {
+            const struct health__entry *e = &snap->v[i];
+            if (!health__query_includes(q, e) || entry_status(q, e) != order[k])
+                continue;
+            if (!keep_entry(q, e, t)) {
+                dropped++;
+                continue;
+            }
+            o = entry_json(q, e, entry_details(q, e, t));
+            arr = cJSON_AddArrayToObject(checks, e->name);
+            if (!o || !arr || !cJSON_AddItemToArray(arr, o)) {
+                cJSON_Delete(o);
+                return -1;
+            }
         }
     }
     return dropped;
@@ -272,15 +311,25 @@ static bool add_info(cJSON *root, const struct health__config *cfg)
 static bool add_notes(cJSON *root, long dropped, enum trim t)
 {
     char buf[160];
+    int n;
 
     if (t == TRIM_NONE)
         return true;
-    (void)snprintf(buf, sizeof(buf),
-                   "report shortened to fit %d bytes: %ld check(s) and %s "
-                   "left out",
-                   BODY_LIMIT, dropped,
-                   t >= TRIM_ALL_OUTPUTS ? "all outputs"
-                                         : "passing checks' outputs");
+    n = snprintf(buf, sizeof(buf),
+                 "report shortened to fit %d bytes: ", BODY_LIMIT);
+    if (t == TRIM_PASSING_OUTPUTS)
+        (void)snprintf(buf + n, sizeof(buf) - (size_t)n,
+                       "outputs of passing checks left out");
+    else if (t == TRIM_PASSING_CHECKS)
+        (void)snprintf(buf + n, sizeof(buf) - (size_t)n,
+                       "%ld passing check(s) left out", dropped);
+    else if (t == TRIM_ALL_OUTPUTS)
+        (void)snprintf(buf + n, sizeof(buf) - (size_t)n,
+                       "%ld passing check(s) and all outputs left out",
+                       dropped);
+    else
+        (void)snprintf(buf + n, sizeof(buf) - (size_t)n,
+                       "all %ld checks left out", dropped);
     return cJSON_AddStringToObject(root, "notes", buf) != NULL;
 }
 

@@ -51,28 +51,48 @@ static void poke_scheduler(health_t *h, int64_t when)
 
 static void *worker_thread(void *arg);
 
-/* Starts check threads while checks wait and the pool is short of free
- * threads; the lock is held. */
-static void grow_pool(health_t *h)
+/* Starts check threads while checks wait and no thread is free: up to
+ * check_threads threads that are not hung, and, when a check has waited
+ * @urgent (a quarter of its timeout), up to max_check_threads.  The lock
+ * is held. */
+static void grow_pool(health_t *h, bool urgent)
 {
-    pthread_t t;
-    unsigned queued = 0;
     const struct health__check *c;
+    unsigned queued = 0;
+    pthread_t t;
+    int r;
 
     for (c = h->runq_head; c && queued <= h->workers_idle; c = c->qnext)
         queued++;
-    while (queued > h->workers_idle &&
-           h->workers - h->workers_hung < h->cfg.check_threads &&
-           h->workers < h->cfg.max_check_threads && !h->stopping) {
-        if (health__thread_start(&t, worker_thread, h, h->cfg.check_stack_size,
-                                 false, "health-check", "") < 0) {
-            h->spawn_failures++;
+    while (queued > h->workers_idle && !h->stopping &&
+           h->workers < h->cfg.max_check_threads &&
+           (urgent || h->workers - h->workers_hung < h->cfg.check_threads)) {
+        r = health__thread_start(&t, worker_thread, h, h->cfg.check_stack_size,
+                                 false, "health-check", "");
+        if (r < 0) {
+            if (h->spawn_failures++ == 0)
+                health__log_locked(h,
+                                   "cannot start a check thread (%s); %u "
+                                   "running",
+                                   strerror(-r), h->workers);
             break;
         }
         h->workers++;
         h->workers_idle++; /* counted idle until it takes work */
         h->refs++;
     }
+}
+
+/* Whether more checks wait than free threads will take. */
+static bool backlog(const health_t *h)
+{
+    const struct health__check *c;
+    unsigned queued = 0;
+
+    for (c = h->runq_head; c; c = c->qnext)
+        if (++queued > h->workers_idle)
+            return true;
+    return false;
 }
 
 static void enqueue(health_t *h, struct health__check *c)
@@ -160,6 +180,7 @@ static void run_once(health_t *h, struct health__check *c)
     c->due_ns = start + ms_ns(c->interval_ms);
     if (c->due_ns < end)
         c->due_ns = end;
+    poke_scheduler(h, c->due_ns);
     if (c->removed || c->timed_out || h->destroyed)
         return; /* a late or orphaned result is discarded */
     if (end > start + ms_ns(c->timeout_ms))
@@ -169,7 +190,6 @@ static void run_once(health_t *h, struct health__check *c)
         ch = health__stored_result(&c->latest, &c->damping, status, &r, start,
                                    end - start);
     changed(h, c, ch);
-    poke_scheduler(h, c->due_ns);
 }
 
 /* Frees a check that was unregistered while it ran, once its run is
@@ -216,13 +236,34 @@ static void *worker_thread(void *arg)
     return NULL;
 }
 
+/* Records a queued check that found no thread within its timeout,
+ * although the pool grew as far as it may; returns when that is due
+ * otherwise.  The lock is held. */
+static int64_t starve(health_t *h, struct health__check *c, int64_t now)
+{
+    int64_t when = c->due_ns + ms_ns(c->timeout_ms);
+
+    if (when > now)
+        return when;
+    if (h->workers < h->cfg.max_check_threads && !h->spawn_failures)
+        return now + ms_ns(c->timeout_ms) / 4; /* the pool still grows */
+    c->starved = true;
+    changed(
+        h, c,
+        health__stored_starved(&c->latest, &c->damping, h->workers, c->due_ns));
+    return INT64_MAX;
+}
+
 /* Records every run past its deadline and every queued check that found
- * no thread in time, queues the checks that are due, and returns when
- * the next of these is due.  The lock is held. */
+ * no thread in time, queues the checks that are due, grows the pool when
+ * checks wait, and returns when the next of these is due.  The lock is
+ * held. */
 static int64_t scan(health_t *h, int64_t now)
 {
     struct health__check *c;
     int64_t next = INT64_MAX;
+    int64_t grow_next = INT64_MAX;
+    bool urgent = false;
     int64_t when;
     int64_t window;
 
@@ -234,6 +275,11 @@ static int64_t scan(health_t *h, int64_t now)
             if (when <= now) {
                 c->timed_out = true;
                 h->workers_hung++;
+                health__log_locked(h,
+                                   "check %s timed out after %u ms; its "
+                                   "thread stays with the run until the "
+                                   "callback returns",
+                                   c->name, c->timeout_ms);
                 changed(h, c,
                         health__stored_timeout(&c->latest, &c->damping,
                                                c->timeout_ms, c->run_start_ns,
@@ -242,17 +288,13 @@ static int64_t scan(health_t *h, int64_t now)
                 next = when;
             }
         } else if (c->queued) {
-            if (c->starved)
-                continue;
-            when = c->due_ns + ms_ns(c->timeout_ms);
-            if (when <= now) {
-                c->starved = true;
-                changed(h, c,
-                        health__stored_starved(&c->latest, &c->damping,
-                                               h->workers, c->due_ns));
-            } else if (when < next) {
-                next = when;
-            }
+            /* Waiting for a thread: the pool grows past check_threads
+             * after a quarter of the timeout. */
+            when = c->due_ns + ms_ns(c->timeout_ms) / 4;
+            if (when <= now)
+                urgent = true;
+            else if (when < grow_next)
+                grow_next = when;
         } else {
             window = ms_ns(c->interval_ms) / 20;
             if (window > BATCH_NS)
@@ -263,7 +305,19 @@ static int64_t scan(health_t *h, int64_t now)
                 next = c->due_ns - window;
         }
     }
-    grow_pool(h);
+    grow_pool(h, urgent);
+    /* Then a check still waiting after all of its timeout has failed.
+     * Until then that moment is also the earliest its run's deadline can
+     * be, so the scheduler sleeps no longer. */
+    for (c = h->runq_head; c; c = c->qnext) {
+        if (c->starved)
+            continue;
+        when = starve(h, c, now);
+        if (when < next)
+            next = when;
+    }
+    if (backlog(h) && grow_next < next)
+        next = grow_next;
     return next;
 }
 
@@ -288,11 +342,12 @@ static void *scheduler_thread(void *arg)
 int health__runner_start(health_t *h)
 {
     struct health__check *c;
+    int64_t now = health__mono_ns();
     int r;
 
     for (c = h->checks; c; c = c->next)
         if (!c->running && !c->queued)
-            c->due_ns = 0; /* a start runs every check at once */
+            c->due_ns = now; /* a start runs every check at once */
     h->sched_stop = false;
     h->sched_wake_ns = 0;
     r = health__thread_start(&h->sched, scheduler_thread, h, 0, true,
@@ -327,8 +382,8 @@ void health__runner_stop(health_t *h)
 
 void health__runner_add(health_t *h, struct health__check *c)
 {
-    c->due_ns = 0;
-    poke_scheduler(h, 0);
+    c->due_ns = health__mono_ns();
+    poke_scheduler(h, c->due_ns);
 }
 
 void health__runner_remove(health_t *h, struct health__check *c)

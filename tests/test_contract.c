@@ -124,6 +124,13 @@ static void on_change(const char *name, health_status_t st, const char *out,
     atomic_fetch_sub(&w->inside, 1);
 }
 
+/* Every callback has left @w (an acquire on the counter it decrements
+ * last), so @w may go out of scope. */
+static void quiet(struct watcher *w)
+{
+    WAIT_UNTIL(atomic_load(&w->inside) == 0, 2000);
+}
+
 struct stopper {
     health_t *h;
     atomic_bool done;
@@ -151,6 +158,7 @@ static void test_change_callback_stops(void)
     struct health_options o = { .on_change = on_change,
                                 .on_change_userdata = &w };
     struct stopper s = { 0 };
+    int base = test_threads();
     pthread_t t;
     health_t *h;
     int port;
@@ -174,6 +182,9 @@ static void test_change_callback_stops(void)
     WAIT_UNTIL(atomic_load(&w.acted), 2000);
     ASSERT_OK(atomic_load(&w.action_ret));
     health_destroy(h);
+    /* The notifier has left: @w may go. */
+    WAIT_UNTIL(test_threads() <= base, 2000);
+    quiet(&w);
     alarm(0);
 }
 
@@ -209,6 +220,7 @@ static void test_restart_during_destroy(void)
     ASSERT_EQ(atomic_load(&w.action_ret), -ESHUTDOWN);
     ASSERT_FALSE(listening(port));
     WAIT_UNTIL(test_threads() <= base, 2000);
+    quiet(&w);
     alarm(0);
 }
 
@@ -229,6 +241,7 @@ static void test_slow_callback_keeps_timeouts(void)
                                  .run = hang_run };
     struct health_options o = { .on_change = on_change,
                                 .on_change_userdata = &w };
+    int base = test_threads();
     health_t *h;
     int port;
     int64_t t0;
@@ -250,6 +263,8 @@ static void test_slow_callback_keeps_timeouts(void)
     gate_open(&w.gate);
     gate_open(&hang);
     health_destroy(h);
+    WAIT_UNTIL(test_threads() <= base, 2000);
+    quiet(&w);
     alarm(0);
 }
 
@@ -285,6 +300,7 @@ static void test_notifications_in_order(void)
     };
     struct health_options o = { .on_change = on_change,
                                 .on_change_userdata = &w };
+    int base = test_threads();
     health_t *h;
     int port;
 
@@ -299,6 +315,8 @@ static void test_notifications_in_order(void)
     WAIT_UNTIL(atomic_load(&w.last_status) == HEALTH_PASS, 2000);
     ASSERT_EQ(atomic_load(&w.max_inside), 1);
     health_destroy(h);
+    WAIT_UNTIL(test_threads() <= base, 2000);
+    quiet(&w);
     alarm(0);
 }
 
@@ -308,6 +326,7 @@ struct logger {
     atomic_int lines;
     atomic_int stop_ret;
     atomic_bool stopped;
+    atomic_int left; /* calls that returned: the last touch of the struct */
 };
 
 static void log_and_stop(const char *msg, void *ud)
@@ -318,6 +337,7 @@ static void log_and_stop(const char *msg, void *ud)
     atomic_fetch_add(&l->lines, 1);
     if (!atomic_exchange(&l->stopped, true))
         atomic_store(&l->stop_ret, health_stop(l->h));
+    atomic_fetch_add(&l->left, 1);
 }
 
 /* Case 5: a log callback that called health_stop() made libmicrohttpd
@@ -332,6 +352,7 @@ static void test_log_callback_stops(void)
     struct health_check c = { .name = "hung",
                               .timeout_ms = 20,
                               .run = hang_run };
+    int base = test_threads();
     health_t *h;
     int port;
 
@@ -347,6 +368,8 @@ static void test_log_callback_stops(void)
     ASSERT_OK(atomic_load(&l.stop_ret));
     gate_open(&g);
     health_destroy(h);
+    WAIT_UNTIL(test_threads() <= base, 2000);
+    WAIT_UNTIL(atomic_load(&l.left) == atomic_load(&l.lines), 2000);
     alarm(0);
 }
 
@@ -639,6 +662,7 @@ static void test_destroy_from_check(void)
     WAIT_UNTIL(atomic_load(&s.freed) == 1, 2000);
     ASSERT_FALSE(listening(port));
     WAIT_UNTIL(test_threads() <= base, 2000);
+    WAIT_UNTIL(atomic_load(&s.freed) == 1, 2000);
     alarm(0);
 }
 
@@ -672,9 +696,20 @@ static void test_set_output(void)
     health_destroy(h);
 }
 
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
 int main(void)
 {
+    pthread_t t;
+
     signal(SIGPIPE, SIG_IGN);
+    /* Runtimes that start threads of their own (TSan) start them now, so
+     * thread counts taken below are stable. */
+    ASSERT_OK(pthread_create(&t, NULL, nothing, NULL));
+    ASSERT_OK(pthread_join(t, NULL));
     test_change_callback_stops();
     test_restart_during_destroy();
     test_slow_callback_keeps_timeouts();

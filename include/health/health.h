@@ -14,12 +14,45 @@
  * effects: nothing is registered, nothing is taken over, and no callback
  * passed to it is ever called.
  *
- * Thread safety: every function may be called from any thread, except that
- * health_destroy() must not race with any other call on the same handle and
- * must never be called from inside a library callback.  Check callbacks run
- * on library-owned threads, one thread per check; one check never runs
- * concurrently with itself, and different checks run concurrently.  Two
- * handles never share state.
+ * Threads: every function may be called from any thread, and from inside
+ * every library callback (check, free_data, on_change, log), the lifecycle
+ * functions included.  The one rule: health_destroy() must not race with
+ * another call on the same handle from a thread that the library did not
+ * start, since the handle is gone when it returns.  Two handles never share
+ * state.
+ *
+ * The library's threads, per started handle:
+ * - one libmicrohttpd thread that answers requests; it never runs user
+ *   code and never waits on a check;
+ * - one scheduler thread that starts due checks and records a run that
+ *   passes its timeout as failed at its deadline; it never runs user code,
+ *   so no callback can delay a timeout;
+ * - a pool of check threads (health_options.check_threads, 4 by default)
+ *   that run check callbacks.  One check never runs concurrently with
+ *   itself; different checks run concurrently.  A run past its timeout
+ *   keeps its thread until the callback returns and the pool starts
+ *   another, up to health_options.max_check_threads threads in all;
+ * - one notifier thread, only when on_change or log is set, on which
+ *   every on_change and log call runs: one at a time, in the order the
+ *   events happened.  While a callback blocks, events wait: the changes of
+ *   one check collapse into its latest status (the last status a service
+ *   is told is the current one) and at most 64 log lines are kept.
+ * health_stop() and health_destroy() never wait for a callback: a callback
+ * that is running when they are called finishes on its own thread later
+ * (the handle's memory stays valid for it), and no new one starts.
+ *
+ * Fork: a handle belongs to the process that created it.  In a forked
+ * child every function returns -ECHILD, except health_destroy(), which
+ * frees the memory the library can free without touching a lock, calls no
+ * callback and closes or shuts down nothing (the sockets are the
+ * parent's), and health_heartbeat_beat(), a harmless no-op there.
+ * Pre-forking servers create the handle in the process that serves it:
+ * the parent (supervising the workers) or each worker after its fork.
+ *
+ * Signals: library threads block asynchronous signals, which are the
+ * service's; faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) and
+ * SIGABRT raised by a check callback reach the service's handlers as in
+ * any other thread.
  *
  * Ownership: strings passed in are copied.  userdata is borrowed; the
  * library never dereferences it, and when a free_data function is given it
@@ -131,11 +164,15 @@ typedef health_status_t health_check_fn(health_result_t *result,
                                         void *userdata);
 /* Releases the userdata given at registration. */
 typedef void health_free_fn(void *userdata);
-/* A check's status changed (its first result counts as a change).  @output
- * is valid only during the call and may be "". */
+/* A check's reported status changed (its first result counts as a
+ * change); with flap damping, the damped status.  Runs on the notifier
+ * thread.  @output is valid only during the call and may be "". */
 typedef void health_change_fn(const char *name, health_status_t status,
                               const char *output, void *userdata);
-/* A diagnostic line from the library or libmicrohttpd, without newline. */
+/* A diagnostic line from the library, without newline: a run past its
+ * timeout, a check thread that could not start.  Runs on the notifier
+ * thread; "(N log lines dropped) " starts a line when earlier ones were
+ * lost while the callback was slow. */
 typedef void health_log_fn(const char *message, void *userdata);
 
 /*
@@ -156,7 +193,7 @@ struct health_options {
     /* HEALTH_OPT_* */
     unsigned flags;
     /* Default timeout and interval of checks that leave theirs 0;
-     * 0: 1000 ms and 5000 ms. */
+     * 0: 1000 ms and 5000 ms; at most 86400000 (a day). */
     unsigned timeout_ms;
     unsigned interval_ms;
 
@@ -167,15 +204,17 @@ struct health_options {
     const char *service_id;
     const char *description;
 
-    /* Optional: told of every check status change, on a library thread;
-     * it may call any function but health_destroy(). */
+    /* Optional: told of every check status change, on the notifier
+     * thread; it may call any function. */
     health_change_fn *on_change;
     void *on_change_userdata;
-    /* Optional: library and libmicrohttpd diagnostics, on any thread. */
+    /* Optional: the library's diagnostics, on the notifier thread; it may
+     * call any function. */
     health_log_fn *log;
     void *log_userdata;
 
-    /* Limits.  0 means the default given. */
+    /* Limits.  0 means the default given; a value past the bound given is
+     * -EINVAL from health_create(). */
     /* Open connections from non-loopback peers: 0: 512.  When all are
      * taken, a new peer gets the slot of the longest-waiting connection of
      * the address that holds the most, so a flood or a slowloris cannot
@@ -184,10 +223,12 @@ struct health_options {
     unsigned max_connections;
     /* Open connections from one non-loopback address: 0: 32. */
     unsigned max_connections_per_ip;
-    /* Seconds a connection may send nothing before it is closed: 0: 10. */
+    /* Seconds a connection may send nothing before it is closed: 0: 10;
+     * at most 3600. */
     unsigned idle_timeout_s;
     /* Memory per connection for the request, URL and headers included;
-     * a larger request is refused (431 or 414) or closed: 0: 16384. */
+     * a larger request is refused (431 or 414) or closed: 0: 16384;
+     * 4096..16777216. */
     size_t connection_memory;
 
     /* Since 0.2. */
@@ -223,10 +264,12 @@ struct health_check {
     /* HEALTH_CHECK_*; with none of READY, LIVE, STARTUP: READY. */
     unsigned flags;
     /* A run longer than this is recorded as fail "timed out after N ms"
-     * at its deadline; 0: health_options.timeout_ms. */
+     * at its deadline; 0: health_options.timeout_ms; at most a day. */
     unsigned timeout_ms;
-    /* Time from one run's start to the next; 0: health_options.interval_ms.
-     * A run that outlasts it is followed at once by the next. */
+    /* Time from one run's start to the next; 0: health_options.interval_ms;
+     * at most a day.  A run that outlasts it is followed at once by the
+     * next.  Checks due within a twentieth of their interval (at most
+     * 100 ms) of each other run together, to share wakeups. */
     unsigned interval_ms;
     /* Required. */
     health_check_fn *run;
@@ -238,7 +281,8 @@ struct health_check {
      * after @fail_after consecutive failed runs (0: 1), or once runs have
      * failed continuously for @fail_after_ms (0: no time rule), whichever
      * comes first; and back to pass or warn only after @pass_after
-     * consecutive good runs (0: 1).  A timeout is a failed run. */
+     * consecutive good runs (0: 1).  A timeout is a failed run.  Counts
+     * at most 65535, fail_after_ms at most a day. */
     unsigned fail_after;
     unsigned fail_after_ms;
     unsigned pass_after;
@@ -256,32 +300,46 @@ struct health_check {
 HEALTH_API int health_create(health_t **ret, const struct health_options *opts);
 
 /**
- * Stops the handle (as health_stop()) and frees it.  Checks still
- * registered are unregistered: free_data is called before this returns for
- * checks that are not running, and on the check's own thread when the run
- * returns for a check that hangs.  Nothing of the handle is touched by
- * callers' threads afterwards; a hung callback that returns later finds its
- * state intact.  NULL is a no-op.
- * Must not race with any other call on @h, nor be called from a callback.
+ * Stops the handle (as health_stop()) and frees it.  From the moment it
+ * begins, health_start() fails with -ESHUTDOWN and no callback starts.
+ * Checks still registered are unregistered: free_data is called before
+ * this returns for checks that are not running, and on the check's thread
+ * when the run returns for a check that hangs.  Notifications not yet
+ * delivered are dropped.  When it returns nothing of the handle listens or
+ * runs, except callbacks already running (a hung check, a blocked
+ * on_change or log), which find the handle's memory intact when they
+ * return and may still call any function on it.  Heartbeat handles become
+ * inert.  NULL is a no-op; so is a second call from a free_data that this
+ * call runs.
+ * May be called from a callback.  Must not race with a call on @h from a
+ * thread the library did not start.  In a forked child: see "Fork" above.
  * Since 0.1.
  */
 HEALTH_API void health_destroy(health_t *h);
 
 /**
- * Binds the port, starts the HTTP thread and the check threads.  The first
- * run of every check starts at once.
+ * Binds the port and starts the HTTP, scheduler and (with on_change or
+ * log) notifier threads; check threads start as checks become due.  The
+ * first run of every check starts at once.
  * Returns 0, -EINVAL (NULL @h), -EALREADY (already started), -EADDRINUSE
  * (port taken), -EADDRNOTAVAIL (bind address not on this host), -EACCES
- * (privileged port), -ENOMEM, -EAGAIN (no thread could be created) or -EIO
- * (libmicrohttpd failed otherwise).  After a stop, a handle may start again.
+ * (privileged port), -ENOMEM, -EAGAIN (no thread could be created), -EIO
+ * (libmicrohttpd failed otherwise), -ESHUTDOWN (health_destroy() has
+ * begun) or -ECHILD (called in a forked child).  After a stop, a handle
+ * may start again.  A check thread that cannot be created (a pid limit)
+ * does not fail the start: checks wait for a thread, and one that waits
+ * its whole timeout is recorded as failed.
  * Since 0.1.
  */
 HEALTH_API int health_start(health_t *h);
 
 /**
  * Stops serving and stops scheduling checks; the port is closed when this
- * returns.  Does not wait for a check that hangs.  Registrations are kept.
- * Returns 0 (also when not started) or -EINVAL (NULL @h).
+ * returns.  Never waits for a callback: a check that hangs, or an
+ * on_change or log call that blocks (including the one this is called
+ * from), goes on on its own thread.  Registrations are kept, and so are
+ * notifications not yet delivered: a restart delivers them.
+ * Returns 0 (also when not started), -EINVAL (NULL @h) or -ECHILD.
  * Since 0.1.
  */
 HEALTH_API int health_stop(health_t *h);
@@ -292,9 +350,9 @@ HEALTH_API int health_stop(health_t *h);
  * fails /ready and /started and does not fail /live.  After health_start()
  * its first run starts at once.
  * Returns 0, -EINVAL (NULL @h, @check or check->run; a bad name; unknown
- * flags), -EEXIST (name taken), -ENOMEM or -EAGAIN (no thread could be
- * created).  On failure nothing is taken and no callback is ever called.
- * May be called from any thread, callbacks included.
+ * flags; a field past its bound), -EEXIST (name taken), -ENOMEM,
+ * -ESHUTDOWN (health_destroy() has begun) or -ECHILD.  On failure nothing
+ * is taken and no callback is ever called.
  * Since 0.1.
  */
 HEALTH_API int health_register_check(health_t *h,
@@ -305,10 +363,11 @@ HEALTH_API int health_register_check(health_t *h,
  * Removes the check named @name.  Never waits for a running callback: if
  * the check is not running, its free_data is called before this returns;
  * if it is running, free_data is called on the check's thread when the
- * run returns, and the run's result is discarded.
- * Returns 0, -EINVAL (NULL @h or @name) or -ENOENT (no such check).
- * May be called from any thread, also from inside a check callback (its
- * own check included: free_data then runs after that callback returns).
+ * run returns, and the run's result is discarded.  A notification of it
+ * not yet delivered is dropped.
+ * Returns 0, -EINVAL (NULL @h or @name), -ENOENT (no such check) or
+ * -ECHILD.  May be called from inside its own check's callback: free_data
+ * then runs after that callback returns.
  * Since 0.1.
  */
 HEALTH_API int health_unregister_check(health_t *h, const char *name);
@@ -318,8 +377,9 @@ HEALTH_API int health_unregister_check(health_t *h, const char *name);
  * and heartbeats) and stores its handle in *@ret.  /live (and /health)
  * fail while the last beat is older than @deadline_ms; registering counts
  * as a beat.
- * Returns 0, -EINVAL (NULL argument, bad name, @deadline_ms of 0), -EEXIST
- * or -ENOMEM.  On failure *@ret is left untouched.
+ * Returns 0, -EINVAL (NULL argument, bad name, @deadline_ms of 0 or more
+ * than a day), -EEXIST, -ENOMEM, -ESHUTDOWN or -ECHILD.  On failure *@ret
+ * is left untouched.
  * Since 0.1.
  */
 HEALTH_API int health_register_heartbeat(health_t *h, const char *name,
@@ -327,17 +387,20 @@ HEALTH_API int health_register_heartbeat(health_t *h, const char *name,
                                          health_heartbeat_t **ret);
 
 /**
- * Records a beat: a coarse monotonic clock read and one atomic store, safe
- * in a hot loop and from any thread.  NULL is a no-op.  Must not be called
- * after health_unregister_heartbeat() or health_destroy().
+ * Records a beat: a coarse monotonic clock read and one atomic
+ * compare-and-swap, safe in a hot loop and from any thread.  NULL is a
+ * no-op, and so is a beat after health_unregister_heartbeat() or
+ * health_destroy(), at any time, also while they run: a heartbeat handle
+ * is a number, never freed memory, and a stale one never beats a heartbeat
+ * registered later.  (In a forked child, a no-op too.)
  * Since 0.1.
  */
 HEALTH_API void health_heartbeat_beat(health_heartbeat_t *hb);
 
 /**
- * Removes and frees the heartbeat @hb.
- * Returns 0, -EINVAL (NULL argument) or -ENOENT (@hb is not registered on
- * @h).
+ * Removes the heartbeat @hb; from now on beats through @hb are no-ops.
+ * Returns 0, -EINVAL (NULL argument), -ENOENT (@hb is not registered on
+ * @h) or -ECHILD.
  * Since 0.1.
  */
 HEALTH_API int health_unregister_heartbeat(health_t *h, health_heartbeat_t *hb);
@@ -346,7 +409,7 @@ HEALTH_API int health_unregister_heartbeat(health_t *h, health_heartbeat_t *hb);
  * Marks startup as complete for a handle created with
  * HEALTH_OPT_MANUAL_STARTUP: /started and /ready may pass from now on (once
  * every STARTUP check has passed).  Idempotent; a no-op without the flag.
- * Returns 0 or -EINVAL (NULL @h).
+ * Returns 0, -EINVAL (NULL @h) or -ECHILD.
  * Since 0.1.
  */
 HEALTH_API int health_set_started(health_t *h);
@@ -356,14 +419,14 @@ HEALTH_API int health_set_started(health_t *h);
  * down"; /live, /started and the checks go on as before.  Call it on
  * SIGTERM (from the main loop, not from the signal handler), wait for the
  * load balancers to notice, then stop.  Idempotent and irreversible.
- * Returns 0 or -EINVAL (NULL @h).
+ * Returns 0, -EINVAL (NULL @h) or -ECHILD.
  * Since 0.1.
  */
 HEALTH_API int health_begin_shutdown(health_t *h);
 
 /**
- * Returns the bound TCP port (1..65535) while started, -EINVAL (NULL @h)
- * or -ENOTCONN (not started).
+ * Returns the bound TCP port (1..65535) while started, -EINVAL (NULL @h),
+ * -ENOTCONN (not started) or -ECHILD.
  * Since 0.1.
  */
 HEALTH_API int health_port(const health_t *h);

@@ -102,12 +102,31 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+static pthread_key_t easy_key;
+static pthread_once_t easy_once = PTHREAD_ONCE_INIT;
+
+static void easy_free(void *easy)
+{
+    curl_easy_cleanup(easy);
+}
+
+static void easy_key_init(void)
+{
+    (void)pthread_key_create(&easy_key, easy_free);
+}
+
+/* One connection-reusing handle per thread, cleaned up when the thread
+ * exits. */
 static CURL *shared_easy(void)
 {
-    static __thread CURL *easy;
+    CURL *easy;
 
-    if (!easy)
+    (void)pthread_once(&easy_once, easy_key_init);
+    easy = pthread_getspecific(easy_key);
+    if (!easy) {
         easy = curl_easy_init();
+        (void)pthread_setspecific(easy_key, easy);
+    }
     return easy;
 }
 

@@ -285,6 +285,9 @@ void health__notify_drop(health_t *h);
 /* heartbeat.c */
 int health__beat_alloc(health_heartbeat_t **ret);
 void health__beat_release(health_heartbeat_t *hb);
+/* A beat stamped @ms (coarse monotonic); health_heartbeat_beat() is
+ * this with the current time. */
+void health__beat_at(health_heartbeat_t *hb, int64_t ms);
 /* Milliseconds since the last beat (0 when @hb is no longer valid). */
 int64_t health__beat_age_ms(const health_heartbeat_t *hb, int64_t now_ms);
 

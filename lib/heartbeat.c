@@ -133,7 +133,7 @@ int64_t health__beat_age_ms(const health_heartbeat_t *hb, int64_t now_ms)
     return age;
 }
 
-void health_heartbeat_beat(health_heartbeat_t *hb)
+void health__beat_at(health_heartbeat_t *hb, int64_t ms)
 {
     struct slot *s;
     uint32_t idx;
@@ -147,7 +147,12 @@ void health_heartbeat_beat(health_heartbeat_t *hb)
         return;
     /* Fails only if the slot changed since the load: another beat (as
      * fresh as this one) or a release (then this beat must not land). */
-    (void)atomic_compare_exchange_strong_explicit(
-        &s->word, &w, pack(gen, health__mono_coarse_ms()), memory_order_relaxed,
-        memory_order_relaxed);
+    (void)atomic_compare_exchange_strong_explicit(&s->word, &w, pack(gen, ms),
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed);
+}
+
+void health_heartbeat_beat(health_heartbeat_t *hb)
+{
+    health__beat_at(hb, health__mono_coarse_ms());
 }

@@ -94,6 +94,8 @@ void health__notify_drop(health_t *h)
         h->logs->count = 0;
 }
 
+static void log_v(health_t *h, const char *fmt, va_list ap) HEALTH_PRINTF(2, 0);
+
 static void log_v(health_t *h, const char *fmt, va_list ap)
 {
     struct health__log_ring *l = h->logs;

@@ -9,9 +9,10 @@
  * when a gate (starting, shutting down) decides, and "checks" keyed by name,
  * each an array of one object with "status", "time", and, when details are
  * shown, "output", "observedValue", "observedUnit" and "durationMs".
- * Bodies from cJSON and from the text form both come from cJSON's
- * allocator (whatever hooks the application gave cJSON) and are released
- * with health__report_free().
+ * Returned bodies come from malloc() and are released with
+ * health__report_free(), never from cJSON's allocator: the application
+ * may change cJSON's global hooks (cJSON_InitHooks) while the library
+ * holds bodies.  cJSON allocates only within a call.
  */
 #include "health-internal.h"
 
@@ -19,6 +20,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The kubelet reads at most 10 KiB of a probe's body. */
@@ -365,17 +367,23 @@ char *health__report_json(const struct health__snapshot *snap,
 {
     const char *note;
     enum trim t;
+    char *printed;
     char *body;
 
     *status = health__report_status(snap, q, &note);
     for (t = TRIM_NONE; t <= TRIM_CHECKS; t++) {
-        body = render(snap, q, cfg, t);
-        if (!body)
+        printed = render(snap, q, cfg, t);
+        if (!printed)
             return NULL;
-        *len = strlen(body);
-        if (*len <= BODY_LIMIT || t == TRIM_CHECKS)
+        *len = strlen(printed);
+        if (*len <= BODY_LIMIT || t == TRIM_CHECKS) {
+            body = malloc(*len + 1);
+            if (body)
+                memcpy(body, printed, *len + 1);
+            cJSON_free(printed);
             return body;
-        cJSON_free(body);
+        }
+        cJSON_free(printed);
     }
     return NULL;
 }
@@ -437,7 +445,7 @@ char *health__report_text(const struct health__snapshot *snap,
                           const struct health__query *q, bool verbose,
                           size_t *len, health_status_t *status)
 {
-    struct text t = { .buf = cJSON_malloc(BODY_LIMIT + 1) };
+    struct text t = { .buf = malloc(BODY_LIMIT + 1) };
     const char *note;
     size_t i;
 
@@ -471,5 +479,5 @@ char *health__report_text(const struct health__snapshot *snap,
 
 void health__report_free(void *body)
 {
-    cJSON_free(body);
+    free(body);
 }

@@ -111,31 +111,23 @@ static int pick_port(struct fuzz_in *in)
  * digits up to 65535, else 8080.  Returns 0 or -EINVAL. */
 static int expect_port(int opt, const char *env, int *port)
 {
-    size_t i;
     size_t n;
-    long v = 0;
 
-    if (opt == HEALTH_PORT_EPHEMERAL || (opt > 0 && opt <= 65535)) {
-        *port = opt == HEALTH_PORT_EPHEMERAL ? 0 : opt;
+    if (opt == HEALTH_PORT_EPHEMERAL) {
+        *port = 0;
         return 0;
     }
-    if (opt != 0)
+    if (opt < 0 || opt > 65535)
         return -EINVAL;
-    if (!env || !*env) {
-        *port = 8080;
+    if (opt > 0 || !env || !*env) {
+        *port = opt > 0 ? opt : 8080;
         return 0;
     }
     n = strlen(env);
-    if (n > 5)
+    if (n > 5 || strspn(env, "0123456789") != n ||
+        strtol(env, NULL, 10) > 65535)
         return -EINVAL;
-    for (i = 0; i < n; i++) {
-        if (env[i] < '0' || env[i] > '9')
-            return -EINVAL;
-        v = v * 10 + (env[i] - '0');
-    }
-    if (v > 65535)
-        return -EINVAL;
-    *port = (int)v;
+    *port = (int)strtol(env, NULL, 10);
     return 0;
 }
 
@@ -156,25 +148,36 @@ static int parse_literal(const char *s, unsigned char *addr)
     return inet_pton(AF_INET6, s, addr) == 1 ? AF_INET6 : 0;
 }
 
+/* The details words of design.md section 6; unset or empty is "local". */
 static int expect_details(enum health_details opt, const char *env,
                           enum health_details *d)
 {
-    if (opt == HEALTH_DETAILS_LOCAL || opt == HEALTH_DETAILS_ALWAYS ||
-        opt == HEALTH_DETAILS_NEVER) {
-        *d = opt;
-        return 0;
+    static const struct {
+        const char *word;
+        enum health_details d;
+    } words[] = {
+        { "", HEALTH_DETAILS_LOCAL },
+        { "local", HEALTH_DETAILS_LOCAL },
+        { "always", HEALTH_DETAILS_ALWAYS },
+        { "never", HEALTH_DETAILS_NEVER },
+    };
+    size_t i;
+
+    for (i = 1; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (opt == words[i].d) {
+            *d = opt;
+            return 0;
+        }
     }
     if (opt != HEALTH_DETAILS_DEFAULT)
         return -EINVAL;
-    if (!env || !*env || strcmp(env, "local") == 0)
-        *d = HEALTH_DETAILS_LOCAL;
-    else if (strcmp(env, "always") == 0)
-        *d = HEALTH_DETAILS_ALWAYS;
-    else if (strcmp(env, "never") == 0)
-        *d = HEALTH_DETAILS_NEVER;
-    else
-        return -EINVAL;
-    return 0;
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strcmp(env ? env : "", words[i].word) == 0) {
+            *d = words[i].d;
+            return 0;
+        }
+    }
+    return -EINVAL;
 }
 
 static bool info_ok(const char *s)
@@ -252,6 +255,30 @@ static void check_scalars(const struct health__config *cfg,
                                      : HEALTH__DEFAULT_CONNECTION_MEMORY));
 }
 
+/* The option flags health.h defines, and its rule that SYSTEMD and
+ * NO_SYSTEMD exclude each other. */
+static bool flags_ok(unsigned f)
+{
+    const unsigned known = HEALTH_OPT_MANUAL_STARTUP | HEALTH_OPT_NO_METRICS |
+                           HEALTH_OPT_SYSTEMD | HEALTH_OPT_NO_SYSTEMD;
+
+    return !(f & ~known) &&
+           (f & (HEALTH_OPT_SYSTEMD | HEALTH_OPT_NO_SYSTEMD)) !=
+               (HEALTH_OPT_SYSTEMD | HEALTH_OPT_NO_SYSTEMD);
+}
+
+/* The bounds health.h documents for each limit; 0 is the default. */
+static bool limits_ok(const struct health_options *o)
+{
+    static const unsigned day_ms = 86400000u;
+
+    return o->timeout_ms <= day_ms && o->interval_ms <= day_ms &&
+           o->max_connections <= 65536u &&
+           o->max_connections_per_ip <= 65536u && o->idle_timeout_s <= 3600u &&
+           (!o->connection_memory || (o->connection_memory >= 4096u &&
+                                      o->connection_memory <= 16777216u));
+}
+
 /* The result design.md section 6 asks for, in health__config_init's order
  * of checks. */
 static int expect_result(const struct health_options *o, int *port,
@@ -261,8 +288,7 @@ static int expect_result(const struct health_options *o, int *port,
     unsigned char addr[16];
     int r;
 
-    if ((o->flags & ~(unsigned)HEALTH_OPT_MANUAL_STARTUP) ||
-        (o->connection_memory && o->connection_memory < 4096))
+    if (!flags_ok(o->flags) || !limits_ok(o))
         return -EINVAL;
     r = expect_port(o->port, env_vars[ENV_PORT].value, port);
     if (r < 0)
@@ -293,7 +319,7 @@ static void options_from_input(struct health_options *o, struct fuzz_in *in,
     b = fuzz_u8(in);
     o->details = (enum health_details)(b < 0xf0 ? b % 4 : (int8_t)b);
     b = fuzz_u8(in);
-    o->flags = b < 0xf0 ? b & 1u : (unsigned)fuzz_u64(in);
+    o->flags = b < 0xf0 ? b & 15u : (unsigned)fuzz_u64(in);
     b = fuzz_u8(in);
     o->timeout_ms = b & 1 ? (unsigned)fuzz_u64(in) : 0;
     o->interval_ms = b & 2 ? (unsigned)fuzz_u64(in) : 0;

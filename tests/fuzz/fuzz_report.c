@@ -3,27 +3,35 @@
  * fuzz_report: health__report_json() and health__report_text() on
  * snapshots, queries and configs built from the fuzz input.
  *
- * The snapshot mirrors what the library can really hold: names pass
- * health__name_is_valid() (input bytes mapped onto [a-z0-9_.-], duplicates
- * dropped as registration would), flags are the four known ones with READY
- * added when no endpoint flag is set (as health_register_check), states are
- * -1..2 (the runner clamps others), outputs and units are arbitrary bytes
- * truncated and sanitised as store_result() does, an observed value that is
- * not finite is dropped with its unit (as health_result_set_observed), a
- * pending entry has an empty result, and a heartbeat looks as
- * snap_heartbeat() makes it.  Times, durations and stuck times are any
- * int64.  The query's exclude strings are arbitrary bytes or existing
- * names; its per-check name is NULL, an existing name, or another valid
- * name.  The report strings go through health__config_init().
+ * The snapshot is the library's own, built the way a service and the
+ * runner build it: a handle from health_create() (the report strings and
+ * manual startup from the input), checks and heartbeats registered with
+ * health_register_check() and health_register_heartbeat() (names mapped
+ * onto [a-z0-9_.-], flags and damping from the input; what registration
+ * refuses is left out), and runs stored with health__stored_result(),
+ * health__stored_timeout() and health__stored_starved() (results
+ * filled through the public setters: any status, text longer than the
+ * buffers, observed values that are not finite), a run that hangs past
+ * its deadline marked as the runner marks it, heartbeats beaten any time
+ * ago, optionally health_begin_shutdown(); then health__snapshot_take()
+ * under the handle's lock.  The wall-clock time a result was stored at
+ * may be replaced by any int64 (a clock set anywhere).  The query's
+ * exclude strings are arbitrary bytes or registered names; its per-check
+ * name is NULL, a registered name, or another valid name.
+ *
+ * The expected results come from a model of design.md sections 3 and 5
+ * (tables of what each state shows on each endpoint and which gates
+ * apply), written apart from report.c; the snapshot is checked against
+ * what was registered and stored.
  *
  * JSON checks: it parses completely, is well-formed UTF-8 without control
  * characters, fits 10240 bytes unless it is the no-checks fallback; the
  * top-level status agrees with the returned one, with
- * health__report_status() and with a reference aggregation; the gate
- * output is there exactly when a gate decides; "checks" holds exactly the
- * entries the query selects (fewer only with "notes"), each with its own
- * status and an RFC 3339 time; without details no check shows output,
- * observedValue, observedUnit or durationMs.
+ * health__report_status() and with the model; the gate output is there
+ * exactly when a gate decides; "checks" holds exactly the entries the
+ * query selects (fewer only with "notes"), each with its own status and
+ * an RFC 3339 time; without details no check shows output, observedValue,
+ * observedUnit or durationMs.
  * Text checks: at most 10240 bytes, well-formed UTF-8 whose only control
  * character is '\n', "ok" when passing and not verbose, otherwise one
  * "[+]name ok" / "[+]name warn: why" / "[-]name failed: why" line per
@@ -37,26 +45,47 @@
 #include "fuzz-util.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_ENTRIES 64
+#define MAX_RUNS 3
 #define MAX_EXCLUDES 16
 #define EXCLUDE_MAX 80
 #define BODY_LIMIT 10240
-#define ENDPOINT_FLAGS \
- (HEALTH_CHECK_READY | HEALTH_CHECK_LIVE | HEALTH_CHECK_STARTUP)
+
+/* Query byte: endpoint, details, verbose, startup, shutdown, only. */
+#define Q_DETAILS 0x04
+#define Q_VERBOSE 0x08
+#define Q_STARTED 0x10 /* without it: manual startup, never called */
+#define Q_SHUTTING 0x20
+#define Q_ONLY_MASK 0xc0
+#define Q_ONLY_REGISTERED 0x40
+#define Q_ONLY_OTHER 0x80
+
+/* Entry byte: the check flags (0x0f) and these. */
+#define E_HEARTBEAT 0x10
+#define E_CLOCK 0x20
+#define E_OBSERVE 0x40
+#define E_STUCK 0x80
 
 static const char *const status_names[] = { "pass", "warn", "fail" };
 static const char *const endpoint_names[] = { "livez", "readyz", "startedz",
                                               "healthz" };
 
 struct fuzz_case {
-    struct health__entry v[MAX_ENTRIES];
+    health_t *h;
     struct health__snapshot snap;
     struct health__query q;
-    struct health__config cfg;
     bool verbose;
+    bool manual;   /* manual startup, health_set_started() not called */
+    bool shutting; /* health_begin_shutdown() called */
+    char names[MAX_ENTRIES][HEALTH_NAME_MAX + 1]; /* registered */
+    size_t n_names;
+    /* heartbeats: the age (ms) each was beaten at, for the snapshot check */
+    int64_t beat_age_ms[MAX_ENTRIES];
+    unsigned beat_deadline_ms[MAX_ENTRIES];
     char only[HEALTH_NAME_MAX + 1];
     const char *exclude[MAX_EXCLUDES];
     char exclude_buf[MAX_EXCLUDES][EXCLUDE_MAX + 1];
@@ -77,7 +106,6 @@ static void name_from_input(struct fuzz_in *in, char *name)
                       ? name[0]
                       : alphabet[fuzz_u8(in) % (sizeof(alphabet) - 1)];
     name[n] = '\0';
-    FUZZ_CHECK(health__name_is_valid(name));
 }
 
 /* Text up to @cap - 1 bytes: a string from the input, then a byte whose
@@ -101,111 +129,195 @@ static const struct health__entry *find_entry(const struct fuzz_case *fc,
     size_t i;
 
     for (i = 0; i < fc->snap.n; i++)
-        if (strcmp(fc->v[i].name, name) == 0)
-            return &fc->v[i];
+        if (strcmp(fc->snap.v[i].name, name) == 0)
+            return &fc->snap.v[i];
     return NULL;
 }
 
-/* As the runner stores a result: truncated, NUL-terminated, sanitised;
- * the observed value through the setter's rules. */
-static void result_from_input(struct fuzz_in *in, struct health__stored *s,
-                              bool observe)
+/* What a check callback hands back: any status (invalid ones too), text
+ * longer than the output buffer through either setter, and an observed
+ * value with a unit longer than its buffer. */
+static int callback_from_input(struct fuzz_in *in, health_result_t *r,
+                               bool plain, bool observe)
 {
-    char unit[HEALTH_UNIT_MAX];
+    char text[HEALTH_OUTPUT_MAX + 64];
+    char unit[HEALTH_UNIT_MAX + 8];
+    uint8_t s = fuzz_u8(in);
     union {
         uint64_t u;
         double d;
     } v;
 
-    text_from_input(in, s->r.output, sizeof(s->r.output));
-    v.u = fuzz_u64(in);
-    text_from_input(in, unit, sizeof(unit));
-    if (observe)
-        health_result_set_observed(&s->r, v.d, unit);
-    health__sanitize_text(s->r.output);
-    health__sanitize_text(s->r.unit);
-    s->time_ms = (int64_t)fuzz_u64(in);
-    s->duration_us = (int64_t)fuzz_u64(in);
-}
-
-/* As snap_heartbeat() in registry.c fills a heartbeat's entry. */
-static void heartbeat_from_input(struct fuzz_in *in, struct health__entry *e)
-{
-    int64_t age = (int64_t)(fuzz_u64(in) >> 1);
-    unsigned deadline = (unsigned)fuzz_u64(in);
-
-    e->flags = HEALTH_CHECK_LIVE;
-    e->passed_once = true;
-    e->s.state = age > deadline ? HEALTH_FAIL : HEALTH_PASS;
-    e->s.time_ms = (int64_t)fuzz_u64(in);
-    e->s.r.has_observed = true;
-    e->s.r.observed = (double)age;
-    memcpy(e->s.r.unit, "ms", 3);
-    if (e->s.state == HEALTH_FAIL)
-        (void)snprintf(e->s.r.output, sizeof(e->s.r.output),
-                       "no beat for %lld ms (deadline %u ms)", (long long)age,
-                       deadline);
-}
-
-static void entry_from_input(struct fuzz_in *in, struct health__entry *e)
-{
-    uint8_t b = fuzz_u8(in);
-
-    memset(e, 0, sizeof(*e));
-    e->stuck_s = -1; /* not a hung run */
-    name_from_input(in, e->name);
-    if (b & 0x10) {
-        e->heartbeat = true;
-        heartbeat_from_input(in, e);
-        return;
+    memset(r, 0, sizeof(*r));
+    text_from_input(in, text, sizeof(text));
+    if (plain)
+        health_result_set_output(r, text);
+    else
+        health_result_setf(r, "%s", text);
+    if (observe) {
+        v.u = fuzz_u64(in);
+        text_from_input(in, unit, sizeof(unit));
+        health_result_set_observed(r, v.d, unit);
     }
-    e->flags = b & 0x0fu;
-    if (!(e->flags & ENDPOINT_FLAGS))
-        e->flags |= HEALTH_CHECK_READY;
-    e->s.state = fuzz_u8(in) % 4 - 1;
-    if (e->s.state == HEALTH__PENDING)
-        return; /* nothing stored yet, never passed, never stuck */
-    e->passed_once = (b & 0x20) != 0;
-    result_from_input(in, &e->s, (b & 0x40) != 0);
-    if (b & 0x80)
-        e->stuck_s = (int64_t)(fuzz_u64(in) >> 1);
+    return s < 0xe0 ? s % 3 : (int)s - 0xf0; /* -16..15 past 0xe0 */
 }
 
-static void snapshot_from_input(struct fuzz_in *in, struct fuzz_case *fc)
+/* After a stored run, as runner.c's store_result() and store_timeout():
+ * a run that did not fail counts as having passed once (STARTUP). */
+static void mark_passed(struct health__check *c)
+{
+    if (c->latest.raw != HEALTH_FAIL)
+        c->passed_once = true;
+}
+
+/* Up to MAX_RUNS runs, one byte each (kind in bits 0-1: a result through
+ * health_result_set_output() or health_result_setf(), a timeout, or a run
+ * that found no thread; then ms since the previous run), stored as the
+ * runner stores them.  @stuck adds a last run that passes its deadline
+ * and is still running. */
+static void runs_from_input(struct fuzz_in *in, struct health__check *c,
+                            unsigned n, bool observe, bool stuck)
+{
+    /* A hung run started any time ago; the runs before it, before that. */
+    int64_t hung_at =
+        health__mono_ns() - (stuck ? (int64_t)(fuzz_u64(in) >> 2) : 0);
+    int64_t start = hung_at - (int64_t)(MAX_RUNS * 64) * 1000000;
+    health_result_t r;
+    unsigned i;
+    uint8_t k;
+    int status;
+
+    for (i = 0; i < n; i++) {
+        k = fuzz_u8(in);
+        start += (int64_t)(k >> 2) * 1000000;
+        switch (k & 3) {
+        case 0:
+        case 1:
+            status = callback_from_input(in, &r, (k & 3) == 0, observe);
+            (void)health__stored_result(&c->latest, &c->damping, status, &r,
+                                        start, (int64_t)(fuzz_u64(in) >> 2));
+            break;
+        case 2:
+            (void)health__stored_timeout(&c->latest, &c->damping, c->timeout_ms,
+                                         start, (int64_t)fuzz_u8(in) * 1000000);
+            break;
+        default:
+            (void)health__stored_starved(&c->latest, &c->damping, fuzz_u8(in),
+                                         start);
+            break;
+        }
+        mark_passed(c);
+    }
+    if (!stuck)
+        return;
+    /* Still running; the watchdog recorded its timeout. */
+    c->run_start_ns = hung_at;
+    c->running = true;
+    c->timed_out = true;
+    (void)health__stored_timeout(&c->latest, &c->damping, c->timeout_ms,
+                                 c->run_start_ns, 0);
+    mark_passed(c);
+}
+
+static health_status_t never_run(health_result_t *r, void *ud)
+{
+    (void)r;
+    (void)ud;
+    return HEALTH_FAIL;
+}
+
+/* A check: the damping byte (fail_after in bits 0-1, pass_after in bits
+ * 2-3, fail_after_ms 0/5/10/15 in bits 4-5, the number of runs in bits
+ * 6-7), then the runs; optionally (once stored) the wall-clock time of
+ * the last store. */
+static bool check_from_input(struct fuzz_in *in, struct fuzz_case *fc,
+                             const char *name, uint8_t b)
+{
+    struct health_check check = { .name = name, .run = never_run };
+    struct health__check *c;
+    uint8_t d = fuzz_u8(in);
+
+    check.flags = b & 0x0fu;
+    check.fail_after = d & 3u;
+    check.pass_after = (d >> 2) & 3u;
+    check.fail_after_ms = ((d >> 4) & 3u) * 5;
+    if (health_register_check(fc->h, &check, NULL) < 0)
+        return false;
+    c = health__find_check(fc->h, name);
+    FUZZ_CHECK(c != NULL);
+    runs_from_input(in, c, (d >> 6) % (MAX_RUNS + 1), b & E_OBSERVE,
+                    b & E_STUCK);
+    if ((b & E_CLOCK) && c->latest.state != HEALTH__PENDING)
+        c->latest.time_ms = (int64_t)fuzz_u64(in);
+    return true;
+}
+
+/* A heartbeat: the age of its last beat (ms) and its deadline. */
+static bool heartbeat_from_input(struct fuzz_in *in, struct fuzz_case *fc,
+                                 const char *name)
+{
+    /* Beats are kept to the millisecond in 40 bits (34 years). */
+    int64_t age = (int64_t)(fuzz_u64(in) % (UINT64_C(1) << 39));
+    unsigned deadline = (unsigned)fuzz_u64(in);
+    health_heartbeat_t *hb;
+
+    if (health_register_heartbeat(fc->h, name, deadline, &hb) < 0)
+        return false;
+    /* Its last beat, that long ago. */
+    health__beat_at(hb, health__mono_coarse_ms() - age);
+    fc->beat_age_ms[fc->n_names] = age;
+    fc->beat_deadline_ms[fc->n_names] = deadline;
+    return true;
+}
+
+static void entries_from_input(struct fuzz_in *in, struct fuzz_case *fc)
 {
     size_t want = fuzz_u8(in) % (MAX_ENTRIES + 1);
+    char *name;
+    uint8_t b;
+    bool ok;
     size_t i;
 
-    fc->snap.v = fc->v;
-    fc->snap.cap = MAX_ENTRIES;
     for (i = 0; i < want; i++) {
-        entry_from_input(in, &fc->v[fc->snap.n]);
-        /* Names are unique among a handle's checks and heartbeats. */
-        if (!find_entry(fc, fc->v[fc->snap.n].name))
-            fc->snap.n++;
+        b = fuzz_u8(in);
+        name = fc->names[fc->n_names];
+        name_from_input(in, name);
+        fc->beat_age_ms[fc->n_names] = -1;
+        ok = b & E_HEARTBEAT ? heartbeat_from_input(in, fc, name)
+                             : check_from_input(in, fc, name, b);
+        if (ok)
+            fc->n_names++;
     }
 }
 
-static void query_from_input(struct fuzz_in *in, struct fuzz_case *fc)
+/* The query byte comes first: it says how the handle is created. */
+static void query_flags_from_input(struct fuzz_in *in, struct fuzz_case *fc,
+                                   uint8_t *b)
 {
-    uint8_t b = fuzz_u8(in);
+    *b = fuzz_u8(in);
+    fc->q.ep = (enum health__endpoint)(*b & 3);
+    fc->q.details = (*b & Q_DETAILS) != 0;
+    fc->verbose = (*b & Q_VERBOSE) != 0;
+    fc->manual = !(*b & Q_STARTED);
+    fc->shutting = (*b & Q_SHUTTING) != 0;
+}
+
+/* The rest of the query, once the names are known. */
+static void query_from_input(struct fuzz_in *in, struct fuzz_case *fc,
+                             uint8_t b)
+{
     size_t n = fuzz_u8(in) % (MAX_EXCLUDES + 1);
     size_t i;
 
-    fc->q.ep = (enum health__endpoint)(b & 3);
-    fc->q.details = (b & 4) != 0;
-    fc->verbose = (b & 8) != 0;
-    fc->snap.startup_complete = (b & 16) != 0;
-    fc->snap.shutting_down = (b & 32) != 0;
-    if ((b & 0xc0) == 0x40 && fc->snap.n) {
-        fc->q.only = fc->v[fuzz_u8(in) % fc->snap.n].name;
-    } else if ((b & 0xc0) == 0x80) {
+    if ((b & Q_ONLY_MASK) == Q_ONLY_REGISTERED && fc->n_names) {
+        fc->q.only = fc->names[fuzz_u8(in) % fc->n_names];
+    } else if ((b & Q_ONLY_MASK) == Q_ONLY_OTHER) {
         name_from_input(in, fc->only);
         fc->q.only = fc->only;
     }
     for (i = 0; i < n; i++) {
-        if (fuzz_bool(in) && fc->snap.n)
-            fc->exclude[i] = fc->v[fuzz_u8(in) % fc->snap.n].name;
+        if (fuzz_bool(in) && fc->n_names)
+            fc->exclude[i] = fc->names[fuzz_u8(in) % fc->n_names];
         else {
             (void)fuzz_str(in, fc->exclude_buf[i], EXCLUDE_MAX + 1);
             fc->exclude[i] = fc->exclude_buf[i];
@@ -215,9 +327,9 @@ static void query_from_input(struct fuzz_in *in, struct fuzz_case *fc)
     fc->q.n_exclude = n;
 }
 
-/* The report strings, through the real option parser (no environment is
+/* The handle, with the report strings from the input (no environment is
  * read: port, bind address and details are all given). */
-static void config_from_input(struct fuzz_in *in, struct fuzz_case *fc)
+static void handle_from_input(struct fuzz_in *in, struct fuzz_case *fc)
 {
     char strs[4][HEALTH__INFO_MAX + 1];
     const char *p[4] = { NULL, NULL, NULL, NULL };
@@ -234,59 +346,95 @@ static void config_from_input(struct fuzz_in *in, struct fuzz_case *fc)
     o.port = HEALTH_PORT_EPHEMERAL;
     o.bind_address = "::1";
     o.details = HEALTH_DETAILS_ALWAYS;
+    o.flags = fc->manual ? HEALTH_OPT_MANUAL_STARTUP : 0;
     o.version = p[0];
     o.release_id = p[1];
     o.service_id = p[2];
     o.description = p[3];
-    FUZZ_CHECK(health__config_init(&fc->cfg, &o) == 0);
+    FUZZ_CHECK(health_create(&fc->h, &o) == 0);
+    if (fc->shutting)
+        FUZZ_CHECK(health_begin_shutdown(fc->h) == 0);
 }
 
-/* The reference selection and aggregation, from design.md section 3. */
+/*
+ * The model, from design.md sections 3 and 5, as tables rather than code
+ * paths.  What an entry shows on an endpoint, by state (pending, pass,
+ * warn, fail): pending passes /live (as warn) and fails everything else.
+ */
+static const health_status_t shown[4][4] = {
+    [HEALTH__EP_LIVE] = { HEALTH_WARN, HEALTH_PASS, HEALTH_WARN, HEALTH_FAIL },
+    [HEALTH__EP_READY] = { HEALTH_FAIL, HEALTH_PASS, HEALTH_WARN, HEALTH_FAIL },
+    [HEALTH__EP_STARTED] = { HEALTH_FAIL, HEALTH_PASS, HEALTH_WARN,
+                             HEALTH_FAIL },
+    [HEALTH__EP_HEALTH] = { HEALTH_FAIL, HEALTH_PASS, HEALTH_WARN,
+                            HEALTH_FAIL },
+};
+
+/* Which gates fail an endpoint before its checks are looked at (never on
+ * a per-check path): /live passes during startup and shutdown; /started
+ * ignores shutdown. */
+static const struct {
+    bool starting;
+    bool shutting;
+    unsigned checks; /* the flag that puts a check in the endpoint */
+} endpoint_rules[4] = {
+    [HEALTH__EP_LIVE] = { false, false, HEALTH_CHECK_LIVE },
+    [HEALTH__EP_READY] = { true, true, HEALTH_CHECK_READY },
+    [HEALTH__EP_STARTED] = { true, false, HEALTH_CHECK_STARTUP },
+    [HEALTH__EP_HEALTH] = { true, true, 0 },
+};
+
+/* Startup is complete once health_set_started() was called (when the
+ * options ask for it) and every STARTUP check has passed once. */
+static bool ref_startup_complete(const struct fuzz_case *fc)
+{
+    const struct health__check *c;
+
+    if (fc->manual)
+        return false;
+    for (c = fc->h->checks; c; c = c->next)
+        if ((c->flags & HEALTH_CHECK_STARTUP) && !c->passed_once)
+            return false;
+    return true;
+}
+
 static bool ref_includes(const struct health__query *q,
                          const struct health__entry *e)
 {
+    unsigned need = endpoint_rules[q->ep].checks;
     size_t i;
 
+    if (need && !(e->flags & need))
+        return false;
     if (q->only)
-        return strcmp(q->only, e->name) == 0 &&
-               (q->ep != HEALTH__EP_STARTED ||
-                (e->flags & HEALTH_CHECK_STARTUP)) &&
-               (q->ep != HEALTH__EP_LIVE || (e->flags & HEALTH_CHECK_LIVE)) &&
-               (q->ep != HEALTH__EP_READY || (e->flags & HEALTH_CHECK_READY));
+        return strcmp(q->only, e->name) == 0;
     for (i = 0; i < q->n_exclude; i++)
         if (strcmp(q->exclude[i], e->name) == 0)
             return false;
-    switch (q->ep) {
-    case HEALTH__EP_LIVE:
-        return e->flags & HEALTH_CHECK_LIVE;
-    case HEALTH__EP_READY:
-        return e->flags & HEALTH_CHECK_READY;
-    case HEALTH__EP_STARTED:
-        return (e->flags & HEALTH_CHECK_STARTUP) && !e->passed_once;
-    default:
-        return true;
-    }
+    /* /started lists a STARTUP check until its first pass. */
+    return q->ep != HEALTH__EP_STARTED || !e->passed_once;
 }
 
 static health_status_t ref_entry_status(const struct health__query *q,
                                         const struct health__entry *e)
 {
-    if (e->s.state == HEALTH__PENDING)
-        return q->ep == HEALTH__EP_LIVE ? HEALTH_WARN : HEALTH_FAIL;
-    return (health_status_t)e->s.state;
+    FUZZ_CHECK(e->s.state >= HEALTH__PENDING && e->s.state <= HEALTH_FAIL);
+    return shown[q->ep][e->s.state + 1];
 }
 
 static const char *ref_gate(const struct fuzz_case *fc)
 {
-    if (fc->q.only || fc->q.ep == HEALTH__EP_LIVE)
+    if (fc->q.only)
         return NULL;
-    if (!fc->snap.startup_complete)
+    if (endpoint_rules[fc->q.ep].starting && !ref_startup_complete(fc))
         return "starting";
-    if (fc->snap.shutting_down && fc->q.ep != HEALTH__EP_STARTED)
+    if (endpoint_rules[fc->q.ep].shutting && fc->shutting)
         return "shutting down";
     return NULL;
 }
 
+/* The worst status among the selected entries and the gate; a failing
+ * NONCRITICAL check counts as warn, except on its own path. */
 static health_status_t ref_status(const struct fuzz_case *fc, size_t *n_inc)
 {
     health_status_t worst = ref_gate(fc) ? HEALTH_FAIL : HEALTH_PASS;
@@ -295,17 +443,56 @@ static health_status_t ref_status(const struct fuzz_case *fc, size_t *n_inc)
 
     *n_inc = 0;
     for (i = 0; i < fc->snap.n; i++) {
-        if (!ref_includes(&fc->q, &fc->v[i]))
+        const struct health__entry *e = &fc->snap.v[i];
+        if (!ref_includes(&fc->q, e))
             continue;
         (*n_inc)++;
-        st = ref_entry_status(&fc->q, &fc->v[i]);
+        st = ref_entry_status(&fc->q, e);
         if (st == HEALTH_FAIL && !fc->q.only &&
-            (fc->v[i].flags & HEALTH_CHECK_NONCRITICAL))
+            (e->flags & HEALTH_CHECK_NONCRITICAL))
             st = HEALTH_WARN;
         if (st > worst)
             worst = st;
     }
     return worst;
+}
+
+/* The snapshot holds what was registered and stored: every name once,
+ * each check's stored result, a hung run's seconds, each heartbeat's age
+ * against its deadline, and the startup and shutdown state. */
+static void check_snapshot(const struct fuzz_case *fc)
+{
+    const struct health__check *c;
+    const struct health__entry *e;
+    size_t i;
+
+    FUZZ_CHECK(fc->snap.n == fc->n_names);
+    FUZZ_CHECK(fc->snap.startup_complete == ref_startup_complete(fc));
+    FUZZ_CHECK(fc->snap.shutting_down == fc->shutting);
+    for (i = 0; i < fc->n_names; i++) {
+        e = find_entry(fc, fc->names[i]);
+        FUZZ_CHECK(e != NULL);
+        c = health__find_check(fc->h, fc->names[i]);
+        FUZZ_CHECK(e->heartbeat == (c == NULL));
+        if (c) {
+            FUZZ_CHECK(e->flags == c->flags &&
+                       e->passed_once == c->passed_once);
+            FUZZ_CHECK(e->s.state == c->latest.state &&
+                       e->s.time_ms == c->latest.time_ms);
+            FUZZ_CHECK(strcmp(e->s.r.output, c->latest.r.output) == 0);
+            FUZZ_CHECK((e->stuck_s >= 0) == (c->running && c->timed_out));
+            /* Undamped, the reported status is the last run's. */
+            if (c->damping.fail_after == 1 && c->damping.pass_after == 1 &&
+                c->damping.fail_after_ms == 0)
+                FUZZ_CHECK(c->latest.state == c->latest.raw);
+            continue;
+        }
+        FUZZ_CHECK(e->flags == HEALTH_CHECK_LIVE && e->s.r.has_observed);
+        FUZZ_CHECK(e->s.r.observed >= (double)fc->beat_age_ms[i]);
+        FUZZ_CHECK(e->s.state == (e->s.r.observed > fc->beat_deadline_ms[i]
+                                      ? HEALTH_FAIL
+                                      : HEALTH_PASS));
+    }
 }
 
 static bool is_digits(const char *s, size_t n)
@@ -420,7 +607,7 @@ static void check_text_line(const struct fuzz_case *fc, const char *line,
 
     FUZZ_CHECK(n > 3 && sp != NULL);
     for (; *next < fc->snap.n && !e; (*next)++) {
-        const struct health__entry *c = &fc->v[*next];
+        const struct health__entry *c = &fc->snap.v[*next];
         if (ref_includes(&fc->q, c) &&
             strlen(c->name) == (size_t)(sp - line) - 3 &&
             memcmp(c->name, line + 3, strlen(c->name)) == 0)
@@ -541,10 +728,10 @@ static void dump(const char *what, const char *body, size_t len)
 }
 
 /*
- * Allocation failures: the two bytes after the config pick the Nth
- * allocation of each report call to fail (0: none).  A call may then
- * return NULL, and must leak nothing (LeakSanitizer).  cJSON's global
- * hooks are fine here: the fuzzer is single-threaded.
+ * Allocation failures: the last two bytes pick the Nth cJSON allocation
+ * of each report call to fail (0: none).  A call may then return NULL,
+ * and must leak nothing (LeakSanitizer).  cJSON's global hooks are fine
+ * here: the fuzzer is single-threaded.
  */
 static unsigned long alloc_count;
 static unsigned long alloc_fail_at;
@@ -577,14 +764,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned long fail_at;
     size_t n_inc;
     size_t len = 0;
+    struct health__check *c;
+    uint8_t qb;
     char *body;
 
     memset(&fc, 0, sizeof(fc));
-    snapshot_from_input(&in, &fc);
-    query_from_input(&in, &fc);
-    config_from_input(&in, &fc);
+    query_flags_from_input(&in, &fc, &qb);
+    handle_from_input(&in, &fc);
+    entries_from_input(&in, &fc);
+    query_from_input(&in, &fc, qb);
     fail_at = (unsigned long)fuzz_u8(&in) << 8;
     fail_at |= fuzz_u8(&in);
+
+    (void)pthread_mutex_lock(&fc.h->lock);
+    FUZZ_CHECK(health__snapshot_take(fc.h, &fc.snap) == 0);
+    (void)pthread_mutex_unlock(&fc.h->lock);
+    check_snapshot(&fc);
 
     st = health__report_status(&fc.snap, &fc.q, &note);
     FUZZ_CHECK(st == ref_status(&fc, &n_inc));
@@ -595,7 +790,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                (!fc.q.only || n_inc > 0));
 
     fail_allocation(fail_at);
-    body = health__report_json(&fc.snap, &fc.q, &fc.cfg, &len, &status);
+    body = health__report_json(&fc.snap, &fc.q, &fc.h->cfg, &len, &status);
     fail_allocation(0);
     dump("json", body, len);
     FUZZ_CHECK(status == st);
@@ -622,6 +817,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(fail_at != 0);
     }
 
-    health__config_fini(&fc.cfg);
+    health__snapshot_fini(&fc.snap);
+    /* No thread runs the "stuck" runs marked above: end them, so destroy
+     * frees their checks. */
+    for (c = fc.h->checks; c; c = c->next)
+        c->running = false;
+    health_destroy(fc.h);
     return 0;
 }

@@ -7,7 +7,8 @@
  * result is 0 or -ENOENT; on 0 the endpoint is one of the four, and a
  * per-check name points into the path and is valid.  The result is also
  * compared with a reference router written differently (split at the
- * second '/', look the prefix up, check the rest).
+ * second '/', look the prefix up, check the rest against the name rule
+ * [a-z0-9_.-]{1,63} with strspn()).
  */
 #include "health-internal.h"
 #include "fuzz-util.h"
@@ -25,6 +26,15 @@ static const struct {
     { "started", HEALTH__EP_STARTED }, { "startedz", HEALTH__EP_STARTED },
     { "health", HEALTH__EP_HEALTH },   { "healthz", HEALTH__EP_HEALTH },
 };
+
+/* A check name as design.md section 4 gives it: [a-z0-9_.-]{1,63}. */
+static bool reference_name(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n >= 1 && n <= 63 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
 
 /* The reference: "/<prefix>", "/<prefix>/" or "/<prefix>/<valid name>". */
 static int reference_route(const char *path, enum health__endpoint *ep,
@@ -47,7 +57,7 @@ static int reference_route(const char *path, enum health__endpoint *ep,
         if (!slash || slash[1] == '\0')
             return 0;
         *name = slash + 1;
-        return health__name_is_valid(slash + 1) ? 0 : -ENOENT;
+        return reference_name(slash + 1) ? 0 : -ENOENT;
     }
     return -ENOENT;
 }

@@ -98,7 +98,8 @@ ROUTES = {
 
 # fuzz_config: env values.
 PORTS = [b"8080", b"99999", b"0", b"65535", b"65536", b"00080", b" 80",
-         b"80 ", b"+80", b"-1", b"0x50", b"8080\n", b"\xff\xfe"]
+         b"80 ", b"+80", b"-1", b"0x50", b"8080\n", b"\xff\xfe", b"000080",
+         b"0065535"]
 BINDS = [b"::1", b"[::1]", b"127.0.0.1", b"0.0.0.0", b"::", b"[::]",
          b"[::ffff:127.0.0.1]", b"localhost", b"[::1", b"::1]",
          b"1.2.3.4.5", b"fe80::1%eth0", b"[127.0.0.1]", b"01.2.3.4",
@@ -169,41 +170,74 @@ def config_seeds():
     yield "info-300", config(long_info=300) + b"\x80" * 300
 
 
-# fuzz_report: snapshots, queries and report strings.
+# fuzz_report: a handle, its checks and heartbeats, the query.
 READY, LIVE, STARTUP, NONCRITICAL = 1, 2, 4, 8
-HEARTBEAT, PASSED, OBSERVE, STUCK = 0x10, 0x20, 0x40, 0x80
+HEARTBEAT, CLOCK, OBSERVE, STUCK = 0x10, 0x20, 0x40, 0x80
 NOW_MS = 1764297090123
+RESULT_PLAIN, RESULT_FORMAT, TIMEOUT, STARVED = 0, 1, 2, 3
 
 
-def check(nm, flags, state, output=b"", observed=None, unit=b"",
-          time_ms=NOW_MS, duration_us=1234, stuck_ms=None, passed=False,
-          repeat=False):
-    b = flags
-    if passed:
-        b |= PASSED
+def status_byte(st):
+    """callback_from_input(): 0..2 as is, -16..15 as 0xf0 + st."""
+    return u8(st if 0 <= st <= 2 else 0xF0 + st)
+
+
+def run_result(st, output=b"", observed=None, unit=b"", took_us=1234,
+               gap_ms=0, repeat=False, plain=True):
+    out = u8((RESULT_PLAIN if plain else RESULT_FORMAT) | (gap_ms << 2))
+    out += status_byte(st) + text(output, repeat=repeat)
     if observed is not None:
-        b |= OBSERVE
-    if stuck_ms is not None:
-        b |= STUCK
+        out += f64(observed) + text(unit, 39, repeat=repeat)
+    return out + u64((took_us * 1000) << 2)
+
+
+def run_timeout(late_ms=0, gap_ms=0):
+    return u8(TIMEOUT | (gap_ms << 2)) + u8(late_ms)
+
+
+def run_starved(busy=4, gap_ms=0):
+    return u8(STARVED | (gap_ms << 2)) + u8(busy)
+
+
+def damping(fail_after=0, pass_after=0, fail_ms=0, runs=0):
+    return u8(fail_after | (pass_after << 2) | ((fail_ms // 5) << 4) |
+              (runs << 6))
+
+
+def check_runs(nm, flags, runs, observe=False, stuck_ms=None, clock=None,
+               damp=None):
+    """A check stored with @runs (run_* encodings, at most 3)."""
+    b = flags | (OBSERVE if observe else 0)
+    b |= STUCK if stuck_ms is not None else 0
+    b |= CLOCK if clock is not None else 0
     nm = nm if isinstance(nm, bytes) else name(nm)
-    out = u8(b) + nm + u8(state + 1)
-    if state == -1:
-        return out
-    out += text(output, repeat=repeat)
-    out += f64(observed if observed is not None else 0.0)
-    out += text(unit, 31, repeat=repeat) + u64(time_ms) + u64(duration_us)
+    out = u8(b) + nm + (damp or damping(runs=len(runs)))
     if stuck_ms is not None:
-        out += u64(stuck_ms)
+        out += u64((stuck_ms * 1000000) << 2)
+    out += b"".join(runs)
+    if clock is not None and (runs or stuck_ms is not None):
+        out += u64(clock)
     return out
 
 
-def heartbeat(nm, age, deadline, time_ms=NOW_MS):
-    return (u8(HEARTBEAT) + name(nm) + u64(age << 1) + u64(deadline) +
-            u64(time_ms))
+def check(nm, flags, state, output=b"", observed=None, unit=b"",
+          time_ms=None, duration_us=1234, stuck_ms=None, repeat=False):
+    """A check whose last run reported @state (-1: never ran)."""
+    runs = []
+    if state != -1:
+        runs.append(run_result(state, output, observed, unit, duration_us,
+                               repeat=repeat))
+    return check_runs(nm, flags, runs, observe=observed is not None,
+                      stuck_ms=stuck_ms, clock=time_ms)
+
+
+def heartbeat(nm, age, deadline):
+    return u8(HEARTBEAT) + name(nm) + u64(age << 2) + u64(deadline)
 
 
 def query(ep, details=True, verbose=False, started=True, shutting=False,
           only=None, excludes=()):
+    """The query byte and the query's tail, to place around the entries."""
     b = ep | (4 if details else 0) | (8 if verbose else 0)
     b |= (16 if started else 0) | (32 if shutting else 0)
     tail = b""
@@ -213,10 +247,10 @@ def query(ep, details=True, verbose=False, started=True, shutting=False,
     elif only is not None:
         b |= 0x80
         tail = name(only)
-    out = u8(b) + u8(len(excludes)) + tail
+    rest = u8(len(excludes)) + tail
     for e in excludes:
-        out += u8(1) + u8(e) if isinstance(e, int) else u8(0) + s(e, 80)
-    return out
+        rest += u8(1) + u8(e) if isinstance(e, int) else u8(0) + s(e, 80)
+    return u8(b), rest
 
 
 def infos(*values):
@@ -227,7 +261,8 @@ def infos(*values):
 
 
 def report(entries, q, info=(), fail_at=None):
-    out = u8(len(entries)) + b"".join(entries) + q + infos(*info)
+    head, rest = q
+    out = head + infos(*info) + u8(len(entries)) + b"".join(entries) + rest
     if fail_at is not None:
         out += struct.pack(">H", fail_at)
     return out
@@ -238,7 +273,7 @@ def report_seeds():
         check("postgres", READY, 0, b"connected in 3 ms", 3.0, b"ms"),
         check("cache", READY | NONCRITICAL, 2, HOSTILE[0]),
         check("disk", LIVE | READY, 1, HOSTILE[1], 0.93, b"ratio"),
-        check("migrations", STARTUP, 0, b"", passed=True),
+        check("migrations", STARTUP, 0, b""),
         check("queue", READY, -1),
         heartbeat("main-loop", 50, 1000),
         heartbeat("worker.1", 5000, 1000),
@@ -250,8 +285,11 @@ def report_seeds():
     for n in (1, 2, 7, 40):
         yield "oom-%d" % n, report(basic, query(3, verbose=True),
                                    info=(b"1.2.3",), fail_at=n)
-    yield "starting", report(basic, query(1, started=False, verbose=True))
-    yield "shutting", report(basic, query(1, shutting=True, verbose=True))
+    for ep in range(4):
+        yield "starting-ep%d" % ep, report(
+            basic, query(ep, started=False, verbose=True))
+        yield "shutting-ep%d" % ep, report(
+            basic, query(ep, shutting=True, verbose=True))
     yield "only", report(basic, query(1, only=1))
     yield "only-unknown", report(basic, query(3, only="nosuch"))
     yield "exclude", report(basic, query(3, excludes=[0, 2, b"cache",
@@ -266,17 +304,34 @@ def report_seeds():
          check("inf", READY, 0, observed=float("-inf")),
          check("tiny", READY, 0, observed=5e-324, unit=b"s"),
          check("big", READY, 0, observed=-1.7976931348623157e308),
-         check("neg-time", READY, 2, time_ms=-1, duration_us=-5),
-         check("far-time", READY, 2, time_ms=(1 << 62), duration_us=1 << 62),
+         check("neg-time", READY, 2, time_ms=-1),
+         check("far-time", READY, 2, time_ms=(1 << 62),
+               duration_us=1 << 40),
          check("stuck", READY, 2, b"timed out after 500 ms",
                stuck_ms=123456)],
         query(3, verbose=True))
+    yield "runs", report(
+        [check_runs("invalid", READY, [run_result(7, b"seven"),
+                                       run_result(-1, plain=False)]),
+         check_runs("timeouts", LIVE, [run_result(0), run_timeout(3),
+                                       run_timeout(250, gap_ms=63)]),
+         check_runs("starved", READY, [run_starved(9)]),
+         check_runs("damped", READY | STARTUP,
+                    [run_result(0), run_result(2), run_result(2)],
+                    damp=damping(fail_after=3, pass_after=2, fail_ms=15,
+                                 runs=3)),
+         check_runs("hung-first", STARTUP, [], stuck_ms=2500),
+         check_runs("late-clock", READY, [run_result(1, b"w")],
+                    clock=0),
+         heartbeat("silent", 1 << 40, 1),
+         heartbeat("zero-deadline", 5, 0)],
+        query(2, verbose=True, started=False))
     # Big: 64 failing checks with long multi-byte outputs, past 10 KiB,
     # from short inputs (repeated names and outputs).
     mb = "x\u00e9\u20ac\U0001F600".encode()
     big = [check(long_name(ALPHABET[i % 39:i % 39 + 1].decode()) if i < 39
                  else ("c%02d-" % i) + "x" * 58, READY, 2, mb, float(i),
-                 b"\xe2\x82\xac", stuck_ms=99, repeat=True)
+                 b"\xe2\x82\xac", repeat=True)
            for i in range(64)]
     yield "big-json", report(big, query(1), info=(mb * 25,) * 4)
     yield "big-text", report(big, query(1, verbose=True))

@@ -175,7 +175,8 @@ int health__config_init(struct health__config *cfg,
     int r;
 
     memset(cfg, 0, sizeof(*cfg));
-    if ((o->flags & ~(unsigned)HEALTH_OPT_MANUAL_STARTUP) ||
+    if ((o->flags & ~(unsigned)(HEALTH_OPT_MANUAL_STARTUP | HEALTH_OPT_SYSTEMD |
+                                HEALTH_OPT_NO_SYSTEMD)) ||
         (o->connection_memory && o->connection_memory < 4096))
         return -EINVAL;
     r = resolve_port(cfg, o->port);
@@ -183,6 +184,8 @@ int health__config_init(struct health__config *cfg,
         r = resolve_bind(cfg, o->bind_address);
     if (r == 0)
         r = resolve_details(cfg, o->details);
+    if (r == 0)
+        r = health__notify_config(&cfg->notify, o->flags);
     if (r == 0)
         r = copy_strings(cfg, o);
     if (r < 0) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 /* The state of a check that has no result yet; other states are
  * health_status_t values. */
@@ -105,6 +106,14 @@ struct health_heartbeat {
     _Atomic int64_t last_ms; /* coarse monotonic clock */
 };
 
+/* Where to send systemd notifications, decided by health_create(). */
+struct health__notify {
+    bool on; /* enabled and $NOTIFY_SOCKET set */
+    struct sockaddr_un addr;
+    socklen_t addr_len;
+    int64_t watchdog_ns; /* ping interval ($WATCHDOG_USEC / 2), 0: none */
+};
+
 /* The options after defaults and the environment were applied. */
 struct health__config {
     int port; /* 0: ephemeral */
@@ -127,9 +136,11 @@ struct health__config {
     unsigned max_connections_per_ip;
     unsigned idle_timeout_s;
     size_t connection_memory;
+    struct health__notify notify;
 };
 
 struct health__http;
+struct health__systemd;
 
 struct health {
     pthread_mutex_t life_lock; /* serialises start and stop */
@@ -156,6 +167,7 @@ struct health {
     int64_t watchdog_wake_ns; /* INT64_MAX: sleeping until signalled */
     pthread_t watchdog;
     struct health__http *http;
+    struct health__systemd *sd; /* under life_lock; NULL: not notifying */
 
     /* Bumped on every change a report can see. */
     _Atomic uint64_t gen;
@@ -294,5 +306,14 @@ void health__limits_busy(struct health__conn *c, bool busy);
 /* http.c */
 int health__http_start(health_t *h);
 void health__http_stop(health_t *h);
+
+/* systemd.c */
+/* Fills @n from HEALTH_OPT_SYSTEMD / HEALTH_OPT_NO_SYSTEMD in @flags,
+ * $HEALTH_SYSTEMD, $NOTIFY_SOCKET, $WATCHDOG_USEC and $WATCHDOG_PID;
+ * -EINVAL on a bad value. */
+int health__notify_config(struct health__notify *n, unsigned flags);
+/* Start and stop the notify thread; life_lock is held, h->lock is not. */
+int health__systemd_start(health_t *h);
+void health__systemd_stop(health_t *h);
 
 #endif /* HEALTH_INTERNAL_H */

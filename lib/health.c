@@ -128,6 +128,8 @@ static int start_locked(health_t *h)
     h->stopping = false;
     r = health__runner_start(h);
     (void)pthread_mutex_unlock(&h->lock);
+    if (r == 0)
+        r = health__systemd_start(h);
     return r;
 }
 
@@ -138,6 +140,7 @@ static void stop_locked(health_t *h)
     (void)pthread_mutex_unlock(&h->lock);
     if (!h->started)
         return;
+    health__systemd_stop(h);
     health__http_stop(h);
     health__runner_stop(h);
     (void)pthread_mutex_lock(&h->lock);

@@ -226,6 +226,8 @@ int health__config_init(struct health__config *cfg,
     if (r == 0)
         r = resolve_details(cfg, o->details);
     if (r == 0)
+        r = health__sd_config_init(&cfg->sd, o->flags);
+    if (r == 0)
         r = copy_strings(cfg, o);
     if (r < 0) {
         health__config_fini(cfg);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 /* The state of a check that has no result yet; other states are
  * health_status_t values. */
@@ -123,6 +124,14 @@ struct health__heartbeat {
     health_heartbeat_t *handle;
 };
 
+/* Where to send systemd notifications, decided by health_create(). */
+struct health__sd_config {
+    bool on; /* enabled and $NOTIFY_SOCKET set */
+    struct sockaddr_un addr;
+    socklen_t addr_len;
+    int64_t watchdog_ns; /* ping interval ($WATCHDOG_USEC / 2), 0: none */
+};
+
 /* The options after defaults and the environment were applied. */
 struct health__config {
     int port; /* 0: ephemeral */
@@ -148,10 +157,12 @@ struct health__config {
     unsigned check_threads;
     unsigned max_check_threads;
     size_t check_stack_size;
+    struct health__sd_config sd;
 };
 
 struct health__http;
 struct health__log_ring;
+struct health__systemd;
 
 struct health {
     pthread_mutex_t life_lock; /* serialises start, stop and destroy */
@@ -195,6 +206,7 @@ struct health {
     bool notifier_busy; /* inside on_change or log */
 
     struct health__http *http;
+    struct health__systemd *sd; /* under life_lock; NULL: not notifying */
 
     /* Bumped on every change a report can see. */
     _Atomic uint64_t gen;
@@ -387,5 +399,16 @@ void health__limits_busy(struct health__conn *c, bool busy);
 /* http.c */
 int health__http_start(health_t *h);
 void health__http_stop(health_t *h);
+
+/* systemd.c */
+/* Fills @n from HEALTH_OPT_SYSTEMD / HEALTH_OPT_NO_SYSTEMD in @flags,
+ * $HEALTH_SYSTEMD, $NOTIFY_SOCKET, $WATCHDOG_USEC and $WATCHDOG_PID;
+ * -EINVAL on a bad value. */
+int health__sd_config_init(struct health__sd_config *n, unsigned flags);
+/* Start and stop the notify thread; life_lock is held, h->lock is not. */
+int health__systemd_start(health_t *h);
+void health__systemd_stop(health_t *h);
+/* In a forked child: frees the state, joins and closes nothing. */
+void health__systemd_forget(health_t *h);
 
 #endif /* HEALTH_INTERNAL_H */

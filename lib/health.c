@@ -133,6 +133,8 @@ static int start_locked(health_t *h)
     if (r == 0)
         r = health__runner_start(h);
     (void)pthread_mutex_unlock(&h->lock);
+    if (r == 0)
+        r = health__systemd_start(h);
     return r;
 }
 
@@ -143,6 +145,7 @@ static void stop_locked(health_t *h)
     (void)pthread_mutex_unlock(&h->lock);
     if (!h->started)
         return;
+    health__systemd_stop(h);
     health__http_stop(h);
     health__runner_stop(h);
     (void)pthread_mutex_lock(&h->lock);
@@ -229,6 +232,7 @@ static void destroy_in_child(health_t *h)
         h->heartbeats = hb->next;
         free(hb);
     }
+    health__systemd_forget(h);
     health__notify_fini(h);
     health__config_fini(&h->cfg);
     free(h);

@@ -148,10 +148,33 @@ enum health_option_flags {
     HEALTH_OPT_MANUAL_STARTUP = 1 << 0,
     /* No GET /metrics endpoint ($HEALTH_METRICS=off means the same). */
     HEALTH_OPT_NO_METRICS = 1 << 1,
-    /* Speak systemd's notify protocol (READY=1, WATCHDOG=1, STOPPING=1,
-     * STATUS=) whatever $HEALTH_SYSTEMD says, when $NOTIFY_SOCKET is set. */
+    /* Speak systemd's notify protocol whatever $HEALTH_SYSTEMD says.
+     * Without either systemd flag, $HEALTH_SYSTEMD decides ("on" or "off";
+     * another value: -EINVAL from health_create()), and unset means on.
+     * On, and only when $NOTIFY_SOCKET is set (systemd sets it for
+     * Type=notify units; an absolute path or an '@' abstract name), a
+     * library thread "health-systemd" started by health_start() and joined
+     * by health_stop() sends one datagram per change, never blocking:
+     *   READY=1     once, when /ready first passes (startup complete, READY
+     *               checks passing);
+     *   WATCHDOG=1  every $WATCHDOG_USEC / 2, only while /live passes: a
+     *               stalled heartbeat or a failing LIVE check stops the
+     *               pings, so systemd's WatchdogSec= restarts the service
+     *               (ignored when $WATCHDOG_PID names another process);
+     *   STOPPING=1  once, after health_begin_shutdown();
+     *   STATUS=     one line of at most 200 bytes, sent when it changes:
+     *               "ready", "starting", "not ready", "not live" or
+     *               "shutting down", then the failing, pending and warning
+     *               checks by name ("not ready; failing: db").
+     * $NOTIFY_SOCKET unset: nothing is sent and nothing fails.  A malformed
+     * $NOTIFY_SOCKET, $WATCHDOG_USEC or $WATCHDOG_PID is -EINVAL from
+     * health_create(); health_start() may then also fail with the errno of
+     * socket(2) (-EMFILE, -ENFILE, -ENOBUFS, -ENOMEM).  The environment is
+     * read by health_create() and never changed.  Since 0.2. */
     HEALTH_OPT_SYSTEMD = 1 << 2,
-    /* Never speak systemd's notify protocol. */
+    /* Never speak systemd's notify protocol, whatever $HEALTH_SYSTEMD and
+     * $NOTIFY_SOCKET say.  Both systemd flags at once: -EINVAL.
+     * Since 0.2. */
     HEALTH_OPT_NO_SYSTEMD = 1 << 3
 };
 

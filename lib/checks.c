@@ -33,8 +33,8 @@
 #define REQUEST_MAX (URL_MAX + 256)
 #define STATUS_LINE_MAX 1024
 #define DNS_SHOWN 4
-/* getaddrinfo() with glibc's files and dns modules peaks near 14 KiB of
- * stack (tests/checks/stack.c); NSS modules such as sssd or ldap need
+/* getaddrinfo() with glibc's files and dns modules touches about 12 KiB
+ * of stack (tests/checks/stack.c); NSS modules such as sssd or ldap need
  * more, so leave a wide margin.  Address space only: untouched pages cost
  * nothing. */
 #define RESOLVER_STACK (256u * 1024u)

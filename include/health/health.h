@@ -470,7 +470,8 @@ HEALTH_API int health_check_tcp(health_t *h, const struct health_check *check,
 
 /* Options of health_check_http(); all-zero (or NULL) means defaults. */
 struct health_http_options {
-    /* The statuses that pass, each 100..599; NULL: 200..399.  Copied. */
+    /* The statuses that pass, 1 to 500 of them, each 100..599; NULL (with
+     * n_statuses 0): 200..399.  Copied. */
     const unsigned *statuses;
     size_t n_statuses;
 };

@@ -19,8 +19,7 @@ bool health__checks_usable(const health_t *h, const struct health_check *c);
  * tenth, at most 100 ms. */
 unsigned health__checks_budget_ms(const health_t *h,
                                   const struct health_check *check);
-/* Whether @v is a valid fraction threshold and @warn is not beyond @fail
- * (used fractions: warn <= fail when both are set). */
+/* Whether @v is a usable fraction threshold: finite, in [0, 1]. */
 bool health__checks_fraction_ok(double v);
 /* Formats @bytes as "12.3 MiB" into @buf. */
 void health__checks_format_bytes(uint64_t bytes, char *buf, size_t size);

@@ -501,6 +501,8 @@ const char *health_strerror(int err)
         return "handle belongs to the parent process (fork)";
     case -ESHUTDOWN:
         return "handle is being destroyed";
+    case -EPROTONOSUPPORT:
+        return "protocol not supported (https:// URL)";
     default:
         return "unknown error";
     }

@@ -514,6 +514,150 @@ HEALTH_API int health_probe_main(int argc, char **argv);
 
 /* ---- Ready-made checks (since 0.2) ------------------------------------ */
 
+/*
+ * Constructors for the checks most services need.  Each takes the handle,
+ * a struct health_check whose name, flags, timeout_ms, interval_ms,
+ * fail_after, fail_after_ms and pass_after mean what they mean for any
+ * check (its run and free_data must be NULL), and the arguments of its
+ * kind.  It registers the check with health_register_check(), so that
+ * function's rules and return codes hold, and the check owns a private
+ * copy of its arguments, freed after its last run.
+ *
+ * Returns 0, -EINVAL (NULL @h or @check, a non-NULL check->run or
+ * check->free_data, a bad argument of the kind), -EPROTONOSUPPORT (an
+ * https:// URL), or any code of health_register_check().  On failure
+ * nothing is registered.  May be called from any thread.
+ *
+ * Blocking work (name resolution, connect, the HTTP exchange) runs on the
+ * check's thread and gives up at the check's own deadline, a little before
+ * the runner's: its timeout less a tenth (at most 100 ms).  Names are
+ * resolved with getaddrinfo() on a helper thread, at most one per check;
+ * the check stops waiting for it at its deadline, and a resolution that
+ * outlives a run (bounded by the system resolver's own timeouts) is
+ * waited for by the next run rather than started twice.  Numeric
+ * addresses are never resolved.  IPv4 and IPv6 both work; a name's
+ * addresses are tried in turn with the time left.
+ *
+ * Thresholds are fractions in [0, 1]; 0 turns a rule off.  A check
+ * reports fail when a fail rule holds, else warn when a warn rule holds,
+ * else pass.
+ */
+
+/**
+ * Connects to @host port @port (1..65535) over TCP and closes.  @host is a
+ * name, an IPv4 address or an IPv6 address (bare or in brackets).
+ * Output: "connected to ADDRESS port N in T ms", or what failed (name
+ * resolution, "connection refused", "no connection within T ms").
+ * observedValue: the connect time in "ms" (on pass).
+ * Since 0.2.
+ */
+HEALTH_API int health_check_tcp(health_t *h, const struct health_check *check,
+                                const char *host, unsigned port);
+
+/* Options of health_check_http(); all-zero (or NULL) means defaults. */
+struct health_http_options {
+    /* The statuses that pass, 1 to 500 of them, each 100..599; NULL (with
+     * n_statuses 0): 200..399.  Copied. */
+    const unsigned *statuses;
+    size_t n_statuses;
+};
+
+/**
+ * Sends "GET" for @url with "Connection: close" and reads the response's
+ * status line; passes when the status is in @opts' set (default 200..399).
+ * @url is "http://HOST[:PORT][/PATH[?QUERY]]", HOST a name, an IPv4
+ * address or an IPv6 address in brackets; at most 2048 bytes, no user
+ * info, no spaces or control characters.  The client is the library's
+ * own, plain HTTP/1.1: an https:// URL is -EPROTONOSUPPORT (check HTTPS
+ * with a client library of your own in a custom check).  @opts may be
+ * NULL.
+ * Output: "HTTP N from URL in T ms", or what failed.
+ * observedValue: the time to the status line in "ms" (whenever one came).
+ * Since 0.2.
+ */
+HEALTH_API int health_check_http(health_t *h, const struct health_check *check,
+                                 const char *url,
+                                 const struct health_http_options *opts);
+
+/**
+ * Resolves @name (a host name, at most 253 bytes) to at least one IPv4 or
+ * IPv6 address.
+ * Output: "NAME: ADDRESS[, ADDRESS...] in T ms" (up to four addresses),
+ * or the resolver's error, or "no answer within T ms".
+ * observedValue: the resolution time in "ms" (on pass).
+ * Since 0.2.
+ */
+HEALTH_API int health_check_dns(health_t *h, const struct health_check *check,
+                                const char *name);
+
+/* Thresholds of health_check_disk(): a rule holds when what is free (to
+ * unprivileged users) falls below it.  Fractions are of the file system's
+ * size or inode count; 0 turns a rule off.  A warn threshold set with its
+ * fail threshold must not be below it. */
+struct health_disk_limits {
+    double warn_free;         /* fraction of space free, [0, 1) */
+    double fail_free;         /* fraction of space free, [0, 1) */
+    uint64_t warn_free_bytes; /* bytes free */
+    uint64_t fail_free_bytes; /* bytes free */
+    double warn_free_inodes;  /* fraction of inodes free, [0, 1) */
+    double fail_free_inodes;  /* fraction of inodes free, [0, 1) */
+};
+
+/**
+ * Checks the free space and free inodes of the file system holding @path
+ * (statvfs(), which must succeed at registration).  A file system that
+ * reports no inode count skips the inode rules.  @limits may be NULL (the
+ * check then only reports).
+ * Output: "F free of S (P%), I inodes free (Q%)"; fail when statvfs()
+ * fails.
+ * observedValue: the space free in "percent".
+ * Since 0.2.
+ */
+HEALTH_API int health_check_disk(health_t *h, const struct health_check *check,
+                                 const char *path,
+                                 const struct health_disk_limits *limits);
+
+/**
+ * Checks the process's memory against its container's limit: the cgroup
+ * of the process (/proc/self/cgroup) and its ancestors; v2 memory.max
+ * against memory.current, or v1 memory.limit_in_bytes against
+ * memory.usage_in_bytes; the usage less inactive_file (the working set,
+ * as the kubelet counts it).  The cgroup closest to its limit counts.
+ * With no limit anywhere: the process's RSS against physical memory.
+ * @warn and @fail are fractions of the limit used, in [0, 1] (0: off;
+ * @warn not above @fail when both are set).  Suitable for /live.
+ * Output: "working set U of L limit (P%, cgroup v2)" or "RSS U of M
+ * physical memory (P%, no cgroup limit)".
+ * observedValue: the fraction used in "percent".
+ * Since 0.2.
+ */
+HEALTH_API int health_check_memory(health_t *h,
+                                   const struct health_check *check,
+                                   double warn, double fail);
+
+/**
+ * Checks the process's open file descriptors against its RLIMIT_NOFILE
+ * soft limit.  @warn and @fail are fractions of the limit used, as for
+ * health_check_memory().  With no limit (RLIM_INFINITY) the check passes.
+ * Output: "N of L file descriptors open (P%)".
+ * observedValue: the fraction used in "percent".
+ * Since 0.2.
+ */
+HEALTH_API int health_check_fds(health_t *h, const struct health_check *check,
+                                double warn, double fail);
+
+/**
+ * Checks that @path exists and, when @max_age_ms is not 0, that it was
+ * modified at most @max_age_ms ago: a batch job's "last success" marker.
+ * @path must not be empty; the file need not exist at registration.
+ * Output: "PATH: modified T s ago", "PATH: missing", or "PATH: modified
+ * T s ago, more than M s".
+ * observedValue: the age in "s" (when the file exists).
+ * Since 0.2.
+ */
+HEALTH_API int health_check_file(health_t *h, const struct health_check *check,
+                                 const char *path, unsigned max_age_ms);
+
 #ifdef __cplusplus
 }
 #endif

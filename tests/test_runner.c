@@ -169,7 +169,8 @@ static void test_no_pile_up(void)
     }
     for (i = 0; i < N; i++)
         ASSERT_EQ(atomic_load(&s[i].runs), 1);
-    ASSERT_TRUE(output_contains(port, "/ready", "h3", "timed out after 20 ms"));
+    WAIT_UNTIL(output_contains(port, "/ready", "h3", "timed out after 20 ms"),
+               2000);
     health_destroy(h);
     for (i = 0; i < N; i++) {
         gate_open(&s[i].gate);

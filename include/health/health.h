@@ -32,6 +32,8 @@
  *   itself; different checks run concurrently.  A run past its timeout
  *   keeps its thread until the callback returns and the pool starts
  *   another, up to health_options.max_check_threads threads in all;
+ * - one systemd thread, only when $NOTIFY_SOCKET is set and the notify
+ *   protocol is on (HEALTH_OPT_SYSTEMD); it never runs user code;
  * - one notifier thread, only when on_change or log is set, on which
  *   every on_change and log call runs: one at a time, in the order the
  *   events happened.  While a callback blocks, events wait: the changes of
@@ -315,8 +317,10 @@ struct health_check {
  * Creates a handle with a copy of @opts (NULL: all defaults, from the
  * environment where set) and stores it in *@ret.  Nothing is bound and no
  * thread is started until health_start().
- * Returns 0, -EINVAL (NULL @ret; a bad option; a bad HEALTH_PORT,
- * HEALTH_BIND or HEALTH_DETAILS value) or -ENOMEM.  On failure *@ret is
+ * Returns 0, -EINVAL (NULL @ret; a bad option or one past its bound; a
+ * bad HEALTH_PORT, HEALTH_BIND, HEALTH_DETAILS or HEALTH_SYSTEMD value;
+ * with the notify protocol on, a malformed NOTIFY_SOCKET, WATCHDOG_USEC
+ * or WATCHDOG_PID) or -ENOMEM.  On failure *@ret is
  * left untouched.
  * Since 0.1.
  */

@@ -184,6 +184,8 @@ int health__config_init(struct health__config *cfg,
     if (r == 0)
         r = resolve_details(cfg, o->details);
     if (r == 0)
+        r = health__trust_new(&cfg->trust, o);
+    if (r == 0)
         r = copy_strings(cfg, o);
     if (r < 0) {
         health__config_fini(cfg);
@@ -199,5 +201,6 @@ void health__config_fini(struct health__config *cfg)
     free(cfg->release_id);
     free(cfg->service_id);
     free(cfg->description);
+    health__trust_free(cfg->trust);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -26,6 +26,8 @@
 #define HEALTH__DEFAULT_IDLE_TIMEOUT_S 10u
 #define HEALTH__DEFAULT_CONNECTION_MEMORY 16384u
 #define HEALTH__INFO_MAX 255u
+#define HEALTH__TOKEN_MAX 1024u
+#define HEALTH__CIDRS_MAX 256u
 
 struct health_result {
     char output[HEALTH_OUTPUT_MAX];
@@ -127,6 +129,7 @@ struct health__config {
     unsigned max_connections_per_ip;
     unsigned idle_timeout_s;
     size_t connection_memory;
+    struct health__trust *trust; /* who else sees details (trust.c) */
 };
 
 struct health__http;
@@ -290,6 +293,29 @@ struct health__conn *health__limits_open(struct health__limits *l,
                                          const struct in6_addr *a, int fd);
 void health__limits_close(struct health__limits *l, struct health__conn *c);
 void health__limits_busy(struct health__conn *c, bool busy);
+
+/* trust.c */
+struct health__trust;
+int health__trust_new(struct health__trust **ret,
+                      const struct health_options *o);
+void health__trust_free(struct health__trust *t);
+int health__trust_parse_cidr(const char *s, size_t n, struct in6_addr *net,
+                             unsigned *prefix);
+int health__trust_parse_cidrs(struct health__trust *t, const char *s);
+bool health__trust_in_cidrs(const struct health__trust *t,
+                            const struct in6_addr *a);
+bool health__trust_token_ok(const struct health__trust *t,
+                            const char *authorization);
+/* The decision itself, pure: @local_loopback tells whether the address
+ * the peer connected to is a loopback one. */
+bool health__trust_decide(const struct health__trust *t,
+                          enum health_details mode, const struct in6_addr *peer,
+                          bool local_loopback, const char *authorization);
+/* Whether a request on connection @fd from @peer with the Authorization
+ * header @authorization (or NULL) gets details. */
+bool health__trust_details(const struct health__config *cfg,
+                           const struct sockaddr *peer, int fd,
+                           const char *authorization);
 
 /* http.c */
 int health__http_start(health_t *h);

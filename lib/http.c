@@ -2,7 +2,8 @@
 /*
  * The HTTP server: libmicrohttpd with one internal thread in poll mode
  * (epoll in libmicrohttpd 0.9.75 stalls when 128 or 256 connections are
- * ready at once), routing, methods, peer locality and connection limits.
+ * ready at once), routing, methods, who sees details (trust.c) and
+ * connection limits (limits.c).
  * The only file that includes microhttpd.h.
  *
  * Requests are answered on the access handler's second call: answering on
@@ -131,22 +132,19 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
     set_busy(con, false);
 }
 
+/* Whether this request gets check outputs and observed values (trust.c). */
 static bool wants_details(const struct health__http *s,
                           struct MHD_Connection *con)
 {
-    const union MHD_ConnectionInfo *ci;
-    struct in6_addr a;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-    switch (s->h->cfg.details) {
-    case HEALTH_DETAILS_ALWAYS:
-        return true;
-    case HEALTH_DETAILS_NEVER:
-        return false;
-    default:
-        ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        return ci && health__peer_addr(ci->client_addr, &a) &&
-               health__is_loopback(&a);
-    }
+    return health__trust_details(
+        &s->h->cfg, ci ? ci->client_addr : NULL, fd ? fd->connect_fd : -1,
+        MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
 static mhd_result collect_arg(void *cls, enum MHD_ValueKind kind,

@@ -285,8 +285,10 @@ struct health__limits;
 struct health__conn;
 bool health__peer_addr(const struct sockaddr *sa, struct in6_addr *out);
 bool health__is_loopback(const struct in6_addr *a);
+/* @headroom: connections shut down to make room that may still be open
+ * (beyond @max_total) before new ones are refused. */
 int health__limits_new(struct health__limits **ret, unsigned max_total,
-                       unsigned max_per_ip, size_t slots);
+                       unsigned max_per_ip, unsigned headroom);
 void health__limits_free(struct health__limits *l);
 bool health__limits_admit(struct health__limits *l, const struct in6_addr *a);
 struct health__conn *health__limits_open(struct health__limits *l,

@@ -35,9 +35,9 @@ typedef enum MHD_Result mhd_result;
 
 #define CONTENT_TYPE "application/health+json"
 #define MAX_EXCLUDES 16
-/* Loopback connections allowed beyond max_connections, so in-container
- * probes get through while remote peers hold every slot. */
-#define LOOPBACK_RESERVE 32u
+/* Sockets beyond max_connections: connections shut down to make room
+ * (limits.c) that libmicrohttpd has not closed yet. */
+#define CUT_HEADROOM 32u
 
 struct cached {
     struct MHD_Response *resp;
@@ -480,7 +480,7 @@ static struct MHD_Daemon *start_daemon(struct health__http *s, int fd)
     return MHD_start_daemon(
         flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, s->h, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + LOOPBACK_RESERVE,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + CUT_HEADROOM,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
@@ -510,9 +510,8 @@ static int http_new(health_t *h, struct health__http **ret)
     if (!s)
         return -ENOMEM;
     s->h = h;
-    if (health__limits_new(
-            &s->limits, cfg->max_connections, cfg->max_connections_per_ip,
-            (size_t)cfg->max_connections + LOOPBACK_RESERVE) < 0 ||
+    if (health__limits_new(&s->limits, cfg->max_connections,
+                           cfg->max_connections_per_ip, CUT_HEADROOM) < 0 ||
         make_static(s) < 0) {
         health__limits_free(s->limits);
         free(s);

@@ -264,7 +264,8 @@ int health__trust_new(struct health__trust **ret,
     if (!t)
         return -ENOMEM;
     r = resolve_token(t, o->token);
-    cidrs = o->details_cidrs ? o->details_cidrs : getenv("HEALTH_DETAILS_CIDRS");
+    cidrs =
+        o->details_cidrs ? o->details_cidrs : getenv("HEALTH_DETAILS_CIDRS");
     if (r == 0 && cidrs)
         r = health__trust_parse_cidrs(t, cidrs);
     if (r < 0) {
@@ -374,6 +375,5 @@ bool health__trust_details(const struct health__config *cfg,
     if (have_peer && health__is_loopback(&peer))
         local = local_is_loopback(fd);
     return health__trust_decide(cfg->trust, cfg->details,
-                                have_peer ? &peer : NULL, local,
-                                authorization);
+                                have_peer ? &peer : NULL, local, authorization);
 }

@@ -23,7 +23,8 @@
  * others get in by evicting its connections.
  *
  * Fails when a prober of another class than the flood's gets under 99 %
- * (or fewer than 100 probes), when the server holds more than
+ * (or fewer than 100 probes; under valgrind, with 200 connections, the
+ * rates are only reported), when the server holds more than
  * max_connections + 32 sockets, or when it keeps any once the flood is
  * gone.  The flood's own class is reported: it shares the flooding
  * address (the remote prober excepted, which is another address and is
@@ -35,7 +36,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define FLOOD_N 1000
 #define RUN_MS 6000
 #define GAP_MS 50
 
@@ -142,6 +142,10 @@ int main(int argc, char **argv)
     int64_t next_trickle;
     int failures = 0;
     unsigned max_conn;
+    /* Under valgrind (a time scale) the server is too slow for the
+     * rates to mean anything: a smaller flood, rates reported only. */
+    bool timed = test_time_scale() == 1;
+    int flood_n = timed ? 1000 : 200;
     int i;
 
     if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "evict") != 0))
@@ -174,7 +178,7 @@ int main(int argc, char **argv)
     WAIT_UNTIL(ready(port), 3000);
     fds0 = test_fds();
 
-    c = calloc(FLOOD_N, sizeof(*c));
+    c = calloc((size_t)flood_n, sizeof(*c));
     if (!c)
         abort();
     for (i = 0; i < N_CLASSES; i++)
@@ -182,19 +186,20 @@ int main(int argc, char **argv)
                           GAP_MS);
     t0 = hostile_now();
     next_trickle = t0;
-    for (i = 0; i < FLOOD_N; i++) {
+    for (i = 0; i < flood_n; i++) {
         reopen(&c[i], flood_src[from], probe_dst[from], port);
         opened++;
     }
     /* RUN_MS, and on until every prober has made 100 probes. */
-    while (hostile_now() - t0 < RUN_MS || ((atomic_load(&pr[0].total) < 100 ||
-                                            atomic_load(&pr[1].total) < 100 ||
-                                            atomic_load(&pr[2].total) < 100) &&
-                                           hostile_now() - t0 < SLOW(20000))) {
+    while (
+        hostile_now() - t0 < RUN_MS ||
+        (timed && hostile_now() - t0 < 20000 &&
+         (atomic_load(&pr[0].total) < 100 || atomic_load(&pr[1].total) < 100 ||
+          atomic_load(&pr[2].total) < 100))) {
         bool trickle = slow && hostile_now() >= next_trickle;
         int mine = 0;
 
-        for (i = 0; i < FLOOD_N; i++) {
+        for (i = 0; i < flood_n; i++) {
             if (gone(&c[i])) {
                 reopen(&c[i], flood_src[from], probe_dst[from], port);
                 opened++;
@@ -223,16 +228,19 @@ int main(int argc, char **argv)
            class_name[from], flood_src[from], max_conn, evict ? 64u : 32u);
     printf("  %d connections kept up for %lld ms, %ld opened; the server "
            "held at most %d sockets\n",
-           FLOOD_N, (long long)(hostile_now() - t0), opened, held_max);
+           flood_n, (long long)(hostile_now() - t0), opened, held_max);
     for (i = 0; i < N_CLASSES; i++) {
         int ok = atomic_load(&pr[i].ok);
         int total = atomic_load(&pr[i].total);
-        bool asserted = i != from || i == REMOTE;
+        bool own = i == from && i != REMOTE;
+        bool asserted = timed && !own;
         printf("  probes %-8s %-10s -> %-10s %3d/%3d ok (%5.1f%%), "
                "slowest %ld ms%s%s%s\n",
                class_name[i], probe_src[i], probe_dst[i], ok, total,
                prober_rate(&pr[i]), (long)pr[i].worst_ms,
-               asserted ? "" : " (the flood's own address)",
+               own      ? " (the flood's own address)"
+               : !timed ? " (not asserted)"
+                        : "",
                pr[i].last_error[0] ? "; last failure: " : "", pr[i].last_error);
         if (asserted && (total < 100 || prober_rate(&pr[i]) < 99.0)) {
             fprintf(stderr, "FAIL: %s probes %d/%d\n", class_name[i], ok,
@@ -244,7 +252,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "FAIL: the server held %d sockets\n", held_max);
         failures++;
     }
-    for (i = 0; i < FLOOD_N; i++)
+    for (i = 0; i < flood_n; i++)
         if (c[i].fd >= 0)
             close(c[i].fd);
     free(c);

@@ -135,7 +135,9 @@ static int open_idle(const char *ip, int port)
     return fd;
 }
 
-/* Whether the server has closed @fd: EOF within @ms. */
+/* Whether the server has closed @fd: EOF within @ms (a shutdown made to
+ * admit a connection has happened by the time that one is answered, so
+ * 0 is enough to see that a connection is still open). */
 static bool closed_by_server(int fd, int ms)
 {
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -168,13 +170,13 @@ static void test_per_ip_limit(void)
             fds[i] = open_idle(addrs[k], port);
         /* The four are held (the server closes none of them)... */
         for (i = 0; i < 4; i++)
-            ASSERT_FALSE(closed_by_server(fds[i], 100));
+            ASSERT_FALSE(closed_by_server(fds[i], 0));
         /* ...until a fifth comes: the oldest makes room for it. */
         p.host = addrs[k];
         ASSERT_EQ(kube_probe(&p, &o), KUBE_SUCCESS);
         ASSERT_TRUE(closed_by_server(fds[0], 1000));
         for (i = 1; i < 4; i++)
-            ASSERT_FALSE(closed_by_server(fds[i], 50));
+            ASSERT_FALSE(closed_by_server(fds[i], 0));
         /* Other addresses are other peers. */
         p.host = k ? "192.0.2.10" : "127.0.0.1";
         ASSERT_EQ(kube_probe(&p, &o), KUBE_SUCCESS);

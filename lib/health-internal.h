@@ -298,12 +298,10 @@ void health__limits_busy(struct health__conn *c, bool busy);
 
 /* trust.c */
 struct health__trust;
+/* The token and CIDR ranges of @o, else of the environment. */
 int health__trust_new(struct health__trust **ret,
                       const struct health_options *o);
 void health__trust_free(struct health__trust *t);
-int health__trust_parse_cidr(const char *s, size_t n, struct in6_addr *net,
-                             unsigned *prefix);
-int health__trust_parse_cidrs(struct health__trust *t, const char *s);
 bool health__trust_in_cidrs(const struct health__trust *t,
                             const struct in6_addr *a);
 bool health__trust_token_ok(const struct health__trust *t,

@@ -155,8 +155,8 @@ static void mask(struct in6_addr *a, unsigned prefix)
 
 /* Parses "ADDR" or "ADDR/LEN" (@n bytes at @s) into @net and @prefix
  * (IPv4 as v4-mapped IPv6); host bits are cleared. */
-int health__trust_parse_cidr(const char *s, size_t n, struct in6_addr *net,
-                             unsigned *prefix)
+static int parse_cidr(const char *s, size_t n, struct in6_addr *net,
+                      unsigned *prefix)
 {
     char buf[INET6_ADDRSTRLEN + 5];
     const char *slash;
@@ -211,7 +211,7 @@ static bool is_separator(char c)
 
 /* A comma or space separated list of CIDR ranges (or single addresses);
  * an empty list is none. */
-int health__trust_parse_cidrs(struct health__trust *t, const char *s)
+static int parse_cidrs(struct health__trust *t, const char *s)
 {
     struct cidr *v = NULL;
     size_t n = 0;
@@ -238,7 +238,7 @@ int health__trust_parse_cidrs(struct health__trust *t, const char *s)
             }
             v = nv;
         }
-        r = health__trust_parse_cidr(p, len, &v[n].net, &v[n].prefix);
+        r = parse_cidr(p, len, &v[n].net, &v[n].prefix);
         if (r < 0)
             break;
         n++;
@@ -267,7 +267,7 @@ int health__trust_new(struct health__trust **ret,
     cidrs =
         o->details_cidrs ? o->details_cidrs : getenv("HEALTH_DETAILS_CIDRS");
     if (r == 0 && cidrs)
-        r = health__trust_parse_cidrs(t, cidrs);
+        r = parse_cidrs(t, cidrs);
     if (r < 0) {
         health__trust_free(t);
         return r;

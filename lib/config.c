@@ -228,6 +228,8 @@ int health__config_init(struct health__config *cfg,
     if (r == 0)
         r = health__sd_config_init(&cfg->sd, o->flags);
     if (r == 0)
+        r = health__trust_new(&cfg->trust, o);
+    if (r == 0)
         r = copy_strings(cfg, o);
     if (r < 0) {
         health__config_fini(cfg);
@@ -243,5 +245,6 @@ void health__config_fini(struct health__config *cfg)
     free(cfg->release_id);
     free(cfg->service_id);
     free(cfg->description);
+    health__trust_free(cfg->trust);
     memset(cfg, 0, sizeof(*cfg));
 }

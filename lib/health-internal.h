@@ -41,6 +41,8 @@
 #define HEALTH__MIN_STACK_SIZE (64u * 1024u)
 #define HEALTH__MAX_STACK_SIZE (64u * 1024u * 1024u)
 #define HEALTH__INFO_MAX 255u
+#define HEALTH__TOKEN_MAX 1024u
+#define HEALTH__CIDRS_MAX 256u
 
 struct health_result {
     char output[HEALTH_OUTPUT_MAX];
@@ -158,6 +160,7 @@ struct health__config {
     unsigned max_check_threads;
     size_t check_stack_size;
     struct health__sd_config sd;
+    struct health__trust *trust; /* who else sees details (trust.c) */
 };
 
 struct health__http;
@@ -387,14 +390,37 @@ struct health__limits;
 struct health__conn;
 bool health__peer_addr(const struct sockaddr *sa, struct in6_addr *out);
 bool health__is_loopback(const struct in6_addr *a);
+/* @headroom: connections shut down to make room that may still be open
+ * (beyond @max_total) before new ones are refused. */
 int health__limits_new(struct health__limits **ret, unsigned max_total,
-                       unsigned max_per_ip, size_t slots);
+                       unsigned max_per_ip, unsigned headroom);
 void health__limits_free(struct health__limits *l);
 bool health__limits_admit(struct health__limits *l, const struct in6_addr *a);
 struct health__conn *health__limits_open(struct health__limits *l,
                                          const struct in6_addr *a, int fd);
 void health__limits_close(struct health__limits *l, struct health__conn *c);
 void health__limits_busy(struct health__conn *c, bool busy);
+
+/* trust.c */
+struct health__trust;
+/* The token and CIDR ranges of @o, else of the environment. */
+int health__trust_new(struct health__trust **ret,
+                      const struct health_options *o);
+void health__trust_free(struct health__trust *t);
+bool health__trust_in_cidrs(const struct health__trust *t,
+                            const struct in6_addr *a);
+bool health__trust_token_ok(const struct health__trust *t,
+                            const char *authorization);
+/* The decision itself, pure: @local_loopback tells whether the address
+ * the peer connected to is a loopback one. */
+bool health__trust_decide(const struct health__trust *t,
+                          enum health_details mode, const struct in6_addr *peer,
+                          bool local_loopback, const char *authorization);
+/* Whether a request on connection @fd from @peer with the Authorization
+ * header @authorization (or NULL) gets details. */
+bool health__trust_details(const struct health__config *cfg,
+                           const struct sockaddr *peer, int fd,
+                           const char *authorization);
 
 /* http.c */
 int health__http_start(health_t *h);

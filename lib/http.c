@@ -2,7 +2,8 @@
 /*
  * The HTTP server: libmicrohttpd with one internal thread in poll mode
  * (epoll in libmicrohttpd 0.9.75 stalls when 128 or 256 connections are
- * ready at once), routing, methods, peer locality and connection limits.
+ * ready at once), routing, methods, who sees details (trust.c) and
+ * connection limits (limits.c).
  * The only file that includes microhttpd.h.
  *
  * Requests are answered on the access handler's second call: answering on
@@ -34,9 +35,9 @@ typedef enum MHD_Result mhd_result;
 
 #define CONTENT_TYPE "application/health+json"
 #define MAX_EXCLUDES 16
-/* Loopback connections allowed beyond max_connections, so in-container
- * probes get through while remote peers hold every slot. */
-#define LOOPBACK_RESERVE 32u
+/* Sockets beyond max_connections: connections shut down to make room
+ * (limits.c) that libmicrohttpd has not closed yet. */
+#define CUT_HEADROOM 32u
 
 struct cached {
     struct MHD_Response *resp;
@@ -116,22 +117,19 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
     set_busy(con, false);
 }
 
+/* Whether this request gets check outputs and observed values (trust.c). */
 static bool wants_details(const struct health__http *s,
                           struct MHD_Connection *con)
 {
-    const union MHD_ConnectionInfo *ci;
-    struct in6_addr a;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-    switch (s->h->cfg.details) {
-    case HEALTH_DETAILS_ALWAYS:
-        return true;
-    case HEALTH_DETAILS_NEVER:
-        return false;
-    default:
-        ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        return ci && health__peer_addr(ci->client_addr, &a) &&
-               health__is_loopback(&a);
-    }
+    return health__trust_details(
+        &s->h->cfg, ci ? ci->client_addr : NULL, fd ? fd->connect_fd : -1,
+        MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
 static mhd_result collect_arg(void *cls, enum MHD_ValueKind kind,
@@ -395,7 +393,7 @@ static struct MHD_Daemon *start_daemon(struct health__http *s, int fd)
     return MHD_start_daemon(
         MHD_USE_POLL_INTERNAL_THREAD, 0, on_accept, s, on_request, s,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections + LOOPBACK_RESERVE, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->max_connections + CUT_HEADROOM, MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         cfg->connection_memory, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
@@ -424,9 +422,8 @@ static int http_new(health_t *h, struct health__http **ret)
     if (!s)
         return -ENOMEM;
     s->h = h;
-    if (health__limits_new(
-            &s->limits, cfg->max_connections, cfg->max_connections_per_ip,
-            (size_t)cfg->max_connections + LOOPBACK_RESERVE) < 0 ||
+    if (health__limits_new(&s->limits, cfg->max_connections,
+                           cfg->max_connections_per_ip, CUT_HEADROOM) < 0 ||
         make_static(s) < 0) {
         health__limits_free(s->limits);
         free(s);

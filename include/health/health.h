@@ -136,9 +136,13 @@ enum health_check_flags {
 enum health_details {
     /* $HEALTH_DETAILS, else HEALTH_DETAILS_LOCAL. */
     HEALTH_DETAILS_DEFAULT = 0,
-    /* Loopback peers only; other peers get statuses only. */
+    /* Peers local at both ends (connected from a loopback address to a
+     * loopback address), and those that health_options.token or
+     * .details_cidrs grant; other peers get statuses only. */
     HEALTH_DETAILS_LOCAL = 1,
+    /* Every peer. */
     HEALTH_DETAILS_ALWAYS = 2,
+    /* No peer, whatever the token and details_cidrs say. */
     HEALTH_DETAILS_NEVER = 3
 };
 
@@ -212,8 +216,13 @@ struct health_options {
      * IPv4 and IPv6 on one socket ("::", or "0.0.0.0" where the host has
      * no IPv6). */
     const char *bind_address;
-    /* HEALTH_DETAILS_*; 0: $HEALTH_DETAILS (local, always, never), else
-     * local. */
+    /* Who sees check outputs and observed values, in the JSON and the
+     * text form alike; statuses and status codes are the same for every
+     * peer.  HEALTH_DETAILS_*; 0: $HEALTH_DETAILS (local, always, never),
+     * else local.  Under local, a sidecar that forwards to the pod IP
+     * (Istio since 1.10, Linkerd since 2.11) gets statuses only; one that
+     * forwards to 127.0.0.1 cannot be told apart from a probe inside the
+     * container and gets details (README, Security). */
     enum health_details details;
     /* HEALTH_OPT_* */
     unsigned flags;
@@ -240,13 +249,23 @@ struct health_options {
 
     /* Limits.  0 means the default given; a value past the bound given is
      * -EINVAL from health_create(). */
-    /* Open connections from non-loopback peers: 0: 512.  When all are
-     * taken, a new peer gets the slot of the longest-waiting connection of
-     * the address that holds the most, so a flood or a slowloris cannot
-     * lock the kubelet out.  Loopback peers (probes inside the container)
-     * have 32 slots more and are never closed to make room. */
+    /* Open connections, loopback peers included: 0: 512.  When all are
+     * taken, the idle connection (one waiting for or receiving its next
+     * request) that has waited longest, of the address holding the most,
+     * is shut down to make room: a flood or a slowloris from one
+     * address, loopback or not, cannot lock other peers out (the
+     * kubelet, a HEALTHCHECK from 127.0.0.1, a sidecar from 127.0.0.6).
+     * A connection shut down is closed on the server's next pass; while
+     * 32 wait for that, new ones are refused, so the process holds at
+     * most max_connections + 32 connection sockets.  The bookkeeping
+     * takes about 200 bytes a connection, allocated as the number open
+     * reaches a new high and kept for reuse. */
     unsigned max_connections;
-    /* Open connections from one non-loopback address: 0: 32. */
+    /* Open connections from one address, loopback addresses included:
+     * 0: 32.  A new connection from an address holding that many takes
+     * the place of that address's longest-waiting idle connection, or is
+     * closed at once if none of them is idle.  Behind a sidecar every
+     * peer has the sidecar's address (127.0.0.6 or 127.0.0.1). */
     unsigned max_connections_per_ip;
     /* Seconds a connection may send nothing before it is closed: 0: 10;
      * at most 3600. */
@@ -258,13 +277,25 @@ struct health_options {
 
     /* Since 0.2. */
 
-    /* Who else sees details. */
-    /* A bearer token: a request with "Authorization: Bearer <token>" gets
-     * details whatever its peer.  NULL: the first line of the file named
-     * by $HEALTH_TOKEN_FILE, else none. */
+    /* Who else sees details under HEALTH_DETAILS_LOCAL (not under
+     * never; everyone does under always). */
+    /* A bearer token: a request with "Authorization: Bearer <token>"
+     * (scheme in any case) gets details from any peer.  1..1024 visible
+     * ASCII characters, no spaces.  Compared in constant time, never
+     * logged or sent back.  A wrong, missing or malformed token only
+     * withholds details; it never changes a status code.  NULL: the
+     * first line of the file named by $HEALTH_TOKEN_FILE (a mounted
+     * Secret), trailing whitespace stripped, read once by health_create():
+     * a file that cannot be read or whose first line is not a valid token
+     * is -EINVAL.  Neither: no token. */
     const char *token;
-    /* Peers in these CIDR ranges get details, e.g. "10.0.0.0/8,fd00::/8".
-     * NULL: $HEALTH_DETAILS_CIDRS, else none. */
+    /* Peers in these ranges get details: IPv4 or IPv6 CIDR ranges or
+     * single addresses, at most 256, separated by commas or white space,
+     * e.g. "10.0.0.0/8, fd00::/8".  An IPv4 range also matches IPv4 peers
+     * on an IPv6 socket (::ffff:a.b.c.d); host bits past the prefix are
+     * ignored; bad syntax is -EINVAL.  Behind a sidecar the peer is the
+     * sidecar (127.0.0.6), not the client: use the token there.
+     * NULL: $HEALTH_DETAILS_CIDRS, else none; "": none. */
     const char *details_cidrs;
 
     /* The check runner. */
@@ -318,7 +349,9 @@ struct health_check {
  * environment where set) and stores it in *@ret.  Nothing is bound and no
  * thread is started until health_start().
  * Returns 0, -EINVAL (NULL @ret; a bad option or one past its bound; a
- * bad HEALTH_PORT, HEALTH_BIND, HEALTH_DETAILS or HEALTH_SYSTEMD value;
+ * bad HEALTH_PORT, HEALTH_BIND, HEALTH_DETAILS, HEALTH_DETAILS_CIDRS or
+ * HEALTH_SYSTEMD value; a HEALTH_TOKEN_FILE that cannot be read or holds
+ * no valid token;
  * with the notify protocol on, a malformed NOTIFY_SOCKET, WATCHDOG_USEC
  * or WATCHDOG_PID) or -ENOMEM.  On failure *@ret is
  * left untouched.

@@ -25,8 +25,8 @@ int hostile_netns(void)
     }
     n = snprintf(cmd, sizeof(cmd),
                  "ip link set lo up && ip addr add %s/32 dev lo && "
-                 "ip addr add %s/32 dev lo",
-                 NS_ATTACKER, NS_KUBELET);
+                 "ip addr add %s/32 dev lo && ip addr add %s/32 dev lo",
+                 NS_ATTACKER, NS_KUBELET, NS_POD);
     for (i = 0; i < NS_FLOOD_COUNT; i++)
         n += snprintf(cmd + n, sizeof(cmd) - (size_t)n,
                       " && ip addr add " NS_FLOOD_FMT "/32 dev lo",
@@ -58,6 +58,22 @@ void hostile_raise_nofile(void)
     }
 }
 
+bool hostile_nofile_at_least(long n)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return false;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)n) {
+        rl.rlim_cur = (rlim_t)n;
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < (rlim_t)n)
+            rl.rlim_max = (rlim_t)n;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            return false;
+    }
+    return true;
+}
+
 static int to_sockaddr(const char *ip, int port, struct sockaddr_storage *ss,
                        socklen_t *len)
 {
@@ -82,6 +98,14 @@ static int to_sockaddr(const char *ip, int port, struct sockaddr_storage *ss,
 
 int hc_connect(const char *ip, int port, int64_t timeout_ms)
 {
+    return hc_connect_from(NULL, ip, port, timeout_ms);
+}
+
+int hc_connect_from(const char *src, const char *ip, int port,
+                    int64_t timeout_ms)
+{
+    struct sockaddr_storage from;
+    socklen_t from_len;
     struct sockaddr_storage ss;
     struct pollfd pfd;
     socklen_t len;
@@ -91,9 +115,16 @@ int hc_connect(const char *ip, int port, int64_t timeout_ms)
 
     if (to_sockaddr(ip, port, &ss, &len) < 0)
         return -EINVAL;
+    if (src && to_sockaddr(src, 0, &from, &from_len) < 0)
+        return -EINVAL;
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    if (src && bind(fd, (struct sockaddr *)&from, from_len) < 0) {
+        err = errno;
+        close(fd);
+        return -err;
+    }
     if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
         if (errno != EINPROGRESS) {
             err = errno;
@@ -362,13 +393,47 @@ bool hc_peer_closed(int fd, int wait_ms)
     }
 }
 
+/* A probe from p->source: the kubelet's bytes on a new connection, one
+ * deadline over the whole exchange, success on 200..399. */
+static void probe_from(struct prober *p, struct kube_outcome *o)
+{
+    struct hc_request q = { .head = p->request };
+    int64_t t0 = hostile_now();
+    int fd;
+
+    memset(o, 0, sizeof(*o));
+    o->result = KUBE_ERROR;
+    fd = hc_connect_from(p->source, p->probe.host, p->probe.port,
+                         p->probe.timeout_ms);
+    if (fd < 0) {
+        snprintf(o->error, sizeof(o->error), "connect: %s", strerror(-fd));
+    } else {
+        int64_t left = p->probe.timeout_ms - (hostile_now() - t0);
+        hc_exchange_fd(fd, &q, left > 0 ? left : 1, p->reply);
+        if (p->reply->n >= 1) {
+            o->status = p->reply->status[0];
+            o->result = o->status >= 200 && o->status < 400 ? KUBE_SUCCESS
+                                                            : KUBE_FAILURE;
+        } else {
+            snprintf(o->error, sizeof(o->error), "%s",
+                     p->reply->timed_out ? "timed out"
+                     : p->reply->reset   ? "reset"
+                                         : "closed without a response");
+        }
+    }
+    o->elapsed_ms = (long)(hostile_now() - t0);
+}
+
 static void *prober_main(void *arg)
 {
     struct prober *p = arg;
     struct kube_outcome o;
 
     while (!atomic_load(&p->stop)) {
-        kube_probe(&p->probe, &o);
+        if (p->source)
+            probe_from(p, &o);
+        else
+            kube_probe(&p->probe, &o);
         atomic_fetch_add(&p->total, 1);
         pthread_mutex_lock(&p->lock);
         if (o.elapsed_ms > p->worst_ms)
@@ -399,11 +464,36 @@ void prober_start(struct prober *p, const char *host, int port,
         abort();
 }
 
+void prober_start_from(struct prober *p, const char *source, const char *host,
+                       int port, const char *path, int gap_ms)
+{
+    memset(p, 0, sizeof(*p));
+    pthread_mutex_init(&p->lock, NULL);
+    p->source = source;
+    p->probe.host = host;
+    p->probe.port = port;
+    p->probe.path = path;
+    p->probe.timeout_ms = (int)SLOW(1000);
+    p->gap_ms = gap_ms;
+    p->reply = malloc(sizeof(*p->reply));
+    if (!p->reply)
+        abort();
+    snprintf(p->request, sizeof(p->request),
+             "GET %s HTTP/1.1\r\nHost: %s:%d\r\n"
+             "User-Agent: kube-probe/1.31\r\nAccept: */*\r\n"
+             "Connection: close\r\n\r\n",
+             path, host, port);
+    if (pthread_create(&p->thread, NULL, prober_main, p) != 0)
+        abort();
+}
+
 void prober_stop(struct prober *p)
 {
     atomic_store(&p->stop, true);
     pthread_join(p->thread, NULL);
     pthread_mutex_destroy(&p->lock);
+    free(p->reply);
+    p->reply = NULL;
 }
 
 double prober_rate(const struct prober *p)

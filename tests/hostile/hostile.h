@@ -20,6 +20,10 @@
 #define NS_FLOOD_FMT "192.0.2.%d"
 #define NS_FLOOD_FIRST 20
 #define NS_FLOOD_COUNT 8
+/* The pod IP of the fairness tests (test_fair.c), and the source a
+ * sidecar forwards from (Istio: 127.0.0.6). */
+#define NS_POD "192.0.2.1"
+#define NS_SIDECAR "127.0.0.6"
 
 /* Unshares a network namespace and adds the addresses above; -1 (with a
  * message) when that is not possible (not root): the caller skips, 77. */
@@ -58,6 +62,10 @@ void hc_reply_init(struct hc_reply *r);
 /* Connects to @ip:@port (non-blocking socket, waited up to @timeout_ms);
  * returns the fd or -errno. */
 int hc_connect(const char *ip, int port, int64_t timeout_ms);
+/* The same from the source address @src (bound before connecting; NULL:
+ * the kernel's choice). */
+int hc_connect_from(const char *src, const char *ip, int port,
+                    int64_t timeout_ms);
 /* One exchange on a new connection: sends the request (reading while it
  * sends), then reads until EOF, reset or @timeout_ms from the start. */
 void hc_exchange(const char *ip, int port, const struct hc_request *q,
@@ -84,6 +92,9 @@ bool hc_peer_closed(int fd, int wait_ms);
 struct prober {
     pthread_t thread;
     struct kube_probe probe;
+    const char *source;     /* bound source address, or NULL */
+    struct hc_reply *reply; /* for probes from @source */
+    char request[256];      /* the kubelet's bytes, for @source */
     int gap_ms;
     atomic_bool stop;
     atomic_int total;
@@ -94,6 +105,9 @@ struct prober {
 };
 void prober_start(struct prober *p, const char *host, int port,
                   const char *path);
+/* The same from the source address @source, a probe every @gap_ms. */
+void prober_start_from(struct prober *p, const char *source, const char *host,
+                       int port, const char *path, int gap_ms);
 /* Stops and joins; prints "probes from HOST: ok/total". */
 void prober_stop(struct prober *p);
 double prober_rate(const struct prober *p);
@@ -109,5 +123,8 @@ int64_t hostile_now(void);
 void hostile_pause(int ms);
 /* Raises RLIMIT_NOFILE's soft limit to the hard limit. */
 void hostile_raise_nofile(void);
+/* Raises RLIMIT_NOFILE to at least @n (the hard limit too, as root);
+ * false when that is not possible. */
+bool hostile_nofile_at_least(long n);
 
 #endif

@@ -195,7 +195,7 @@ struct health {
     unsigned workers_idle; /* of which waiting for work */
     unsigned workers_busy; /* of which inside a check callback */
     unsigned workers_hung; /* of which in a run past its deadline */
-    unsigned spawn_failures;
+    unsigned spawn_failures; /* in a row: the pool cannot grow now */
     bool sched_alive;
     bool sched_stop;
     int64_t sched_wake_ns; /* when the scheduler wakes; 0 while awake */

@@ -62,7 +62,8 @@ static void grow_pool(health_t *h, bool urgent)
     pthread_t t;
     int r;
 
-    for (c = h->runq_head; c && queued <= h->workers_idle; c = c->qnext)
+    for (c = h->runq_head;
+         c && queued < h->workers_idle + h->cfg.max_check_threads; c = c->qnext)
         queued++;
     while (queued > h->workers_idle && !h->stopping &&
            h->workers < h->cfg.max_check_threads &&
@@ -77,6 +78,7 @@ static void grow_pool(health_t *h, bool urgent)
                                    strerror(-r), h->workers);
             break;
         }
+        h->spawn_failures = 0;
         h->workers++;
         h->workers_idle++; /* counted idle until it takes work */
         h->refs++;

@@ -147,6 +147,57 @@ static void test_hung_never_delays_other(void)
     health_destroy(h);
 }
 
+static health_status_t slow_pass(health_result_t *r, void *ud)
+{
+    (void)r;
+    (void)ud;
+    (void)poll(NULL, 0, 100);
+    return HEALTH_PASS;
+}
+
+static void count_fail(const char *name, health_status_t st, const char *out,
+                       void *ud)
+{
+    (void)name;
+    (void)out;
+    if (st == HEALTH_FAIL)
+        atomic_fetch_add((atomic_int *)ud, 1);
+    else
+        atomic_fetch_add((atomic_int *)ud + 1, 1);
+}
+
+/* A burst of slow but healthy checks is no failure: 40 checks of 100 ms
+ * with a 400 ms timeout would wait a second on 4 threads, so the pool
+ * grows for them instead of recording them as failed. */
+static void test_burst_grows_pool(void)
+{
+    atomic_int seen[2] = { 0, 0 }; /* fail, pass */
+    struct health_options o = { .on_change = count_fail,
+                                .on_change_userdata = seen };
+    health_t *h;
+    char name[32];
+    int base;
+    int i;
+
+    o.port = HEALTH_PORT_EPHEMERAL;
+    o.bind_address = "127.0.0.1";
+    ASSERT_OK(health_create(&h, &o));
+    for (i = 0; i < 40; i++) {
+        struct health_check c = { .name = name,
+                                  .timeout_ms = 400,
+                                  .interval_ms = 60000,
+                                  .run = slow_pass };
+        (void)snprintf(name, sizeof(name), "slow-%02d", i);
+        ASSERT_OK(health_register_check(h, &c, NULL));
+    }
+    base = test_threads();
+    ASSERT_OK(health_start(h));
+    WAIT_UNTIL(atomic_load(&seen[1]) == 40, 5000);
+    ASSERT_EQ(atomic_load(&seen[0]), 0);
+    ASSERT_LE(test_threads(), base + 3 + 64);
+    health_destroy(h);
+}
+
 /* health_start() works under a container's pid limit with 1,000 checks:
  * threads do not grow with the check count.  RLIMIT_NPROC binds only
  * unprivileged users, so the child drops to nobody. */
@@ -430,6 +481,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     test_hung_replaced_up_to_bound();
     test_hung_never_delays_other();
+    test_burst_grows_pool();
     test_low_nproc();
     test_body_at_scale();
     test_damping();

@@ -410,7 +410,8 @@ static void test_fork(void)
         ASSERT_GE(pid, 0);
         if (pid == 0) {
             struct health_check c2 = { .name = "child", .run = flip_run };
-            alarm(5); /* a deadlock kills the child: the parent sees it */
+            /* A deadlock kills the child: the parent sees it. */
+            alarm((unsigned)SLOW(5));
             if (health_stop(h) != -ECHILD || health_start(h) != -ECHILD ||
                 health_register_check(h, &c2, NULL) != -ECHILD ||
                 health_unregister_check(h, "db") != -ECHILD ||
@@ -467,7 +468,7 @@ static void test_fault_reaches_handler(void)
         struct health_check c = { .name = "crash", .run = crash };
         health_t *h;
 
-        alarm(10);
+        alarm((unsigned)SLOW(10));
         sigemptyset(&sa.sa_mask);
         if (page == MAP_FAILED || sigaction(SIGSEGV, &sa, NULL) < 0)
             _exit(2);

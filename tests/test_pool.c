@@ -220,7 +220,7 @@ static void test_low_nproc(void)
         int i;
         int port;
 
-        alarm(60);
+        alarm((unsigned)SLOW(60));
         if (setgid(65534) < 0 || setuid(65534) < 0 ||
             setrlimit(RLIMIT_NPROC, &rl) < 0)
             _exit(2);

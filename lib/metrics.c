@@ -500,10 +500,11 @@ static unsigned parse_q(const char *s, size_t n)
     unsigned q;
     size_t i;
 
-    if (n == 0 || (s[0] != '0' && s[0] != '1') || (n > 1 && s[1] != '.'))
+    if (n == 0 || n > 5 || (s[0] != '0' && s[0] != '1') ||
+        (n > 1 && s[1] != '.'))
         return 1000;
     q = (unsigned)(s[0] - '0') * 1000;
-    for (i = 2; i < n && i < 5; i++) {
+    for (i = 2; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
             return 1000;
         q += (unsigned)(s[i] - '0') * (i == 2 ? 100u : i == 3 ? 10u : 1u);
@@ -573,6 +574,8 @@ int health_metrics_write(health_t *h, char *buf, size_t size, unsigned flags)
 
     if (!h || (!buf && size) || (flags & ~(unsigned)HEALTH_METRICS_OPENMETRICS))
         return -EINVAL;
+    if (health__forked(h))
+        return -ECHILD;
     memset(&snap, 0, sizeof(snap));
     (void)pthread_mutex_lock(&h->lock);
     r = health__snapshot_take(h, &snap);

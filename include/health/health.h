@@ -579,8 +579,8 @@ enum health_metrics_flags {
  * whether or not the handle is started.
  * Returns the length of the whole exposition without the NUL (@size or
  * more: it was cut), -EINVAL (NULL @h; NULL @buf with a non-zero @size;
- * unknown @flags), -ENOMEM (@buf untouched) or -EOVERFLOW (longer than
- * INT_MAX).
+ * unknown @flags), -ECHILD (in a forked child), -ENOMEM (@buf untouched)
+ * or -EOVERFLOW (longer than INT_MAX).
  * May be called from any thread, callbacks included.
  * Since 0.2.
  */

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PROMETHEUS_ACCEPT                                                  \
  "Accept: application/openmetrics-text;version=1.0.0,application/"         \
@@ -330,6 +332,82 @@ static void test_write(void)
     health_destroy(h);
 }
 
+static health_t *cb_handle;
+static atomic_int cb_len = -1;
+
+static health_status_t check_writes_metrics(health_result_t *r, void *ud)
+{
+    (void)r;
+    (void)ud;
+    atomic_store(&cb_len, health_metrics_write(cb_handle, NULL, 0, 0));
+    return HEALTH_PASS;
+}
+
+/* From a check callback, and from a forked child (-ECHILD, without
+ * touching the inherited lock; the handle there is not started, so the
+ * child's destroy frees all of it). */
+static void test_write_contexts(void)
+{
+    static const struct health_check self = { .name = "self",
+                                              .interval_ms = 20,
+                                              .run = check_writes_metrics };
+    health_t *idle;
+    int status;
+    pid_t pid;
+
+    cb_handle = test_server(NULL);
+    ASSERT_OK(health_register_check(cb_handle, &self, NULL));
+    WAIT_UNTIL(atomic_load(&cb_len) > 0, 5000);
+    health_destroy(cb_handle);
+
+    ASSERT_OK(health_create(&idle, NULL));
+    ASSERT_GT(health_metrics_write(idle, NULL, 0, 0), 0);
+    pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        alarm(5); /* a deadlock kills the child: the parent sees it */
+        if (health_metrics_write(idle, NULL, 0, 0) != -ECHILD)
+            _exit(3);
+        health_destroy(idle);
+        _exit(0);
+    }
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    health_destroy(idle);
+}
+
+/* Malformed and oversized Accept headers: an answer in some format. */
+static void test_hostile_accept(void)
+{
+    static const char *const accepts[] = {
+        "Accept: ;;;,,,;q=,q=2,application/openmetrics-text;q=",
+        "Accept: application/openmetrics-text;q=abc",
+        "Accept: application/openmetrics-text;;;;q=0.0001",
+        "Accept: application/openmetrics-textual, text/plain;q=0.1",
+        "Accept: ,application/openmetrics-text;q=1.5;version=1.0.0,",
+        "Accept: text/plain;q=0.9,application/openmetrics-text;q=0.900",
+    };
+    static const bool om[] = { true, true, true, false, true, true };
+    health_t *h = test_server(NULL);
+    char *big = malloc(8200);
+    size_t i;
+
+    ASSERT_OK(health_register_check(h, &db, NULL));
+    WAIT_UNTIL(
+        scrape(health_port(h), "health_check_runs_total{check=\"db\"}") >= 1,
+        5000);
+
+    for (i = 0; i < sizeof(accepts) / sizeof(accepts[0]); i++)
+        expect_format(health_port(h), accepts[i], om[i]);
+    memcpy(big, "Accept: ", 8);
+    for (i = 8; i < 8190; i++)
+        big[i] = ",;q=1/*"[i % 7];
+    big[i] = '\0';
+    expect_format(health_port(h), big, false);
+    free(big);
+    health_destroy(h);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -338,5 +416,7 @@ int main(int argc, char **argv)
     test_values();
     test_policy();
     test_write();
+    test_write_contexts();
+    test_hostile_accept();
     return 0;
 }

@@ -4,7 +4,8 @@
 # The expositions, 10 and 1,000 checks (metrics-dump) and the demo
 # service's GET /metrics, in both formats, through `promtool check
 # metrics` (Debian's prometheus package) and through the OpenMetrics
-# parser of Debian's python3-prometheus-client, which is strict.
+# parser of Debian's python3-prometheus-client, which is strict; then
+# the README's scrape configuration and alerting rules through promtool.
 #
 # The text format must pass promtool with no complaint.  promtool 2.42
 # lints OpenMetrics with the 0.0.4 parser, which reads the counter sample
@@ -102,4 +103,16 @@ curl -fsS --max-time 5 -o "$tmp/demo-text" "http://127.0.0.1:$port/metrics" ||
 curl -fsS --max-time 5 -o "$tmp/demo-om" -H 'Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1' \
     "http://127.0.0.1:$port/metrics" || fail "GET /metrics (OpenMetrics)"
 check_pair "demo service over HTTP" "$tmp/demo-text" "$tmp/demo-om"
-echo "check-formats: 3 passed, 0 failed"
+# The README's scrape configuration and alerting rules.
+readme=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/README.md
+awk '/^## Metrics/ { m = 1; next } /^## / { m = 0 }
+     m && /^```yaml$/ { n++; f = 1; next } /^```$/ { f = 0 }
+     m && f { print > (dir "/readme-" n ".yml") }' dir="$tmp" "$readme"
+[[ -s $tmp/readme-1.yml && -s $tmp/readme-2.yml ]] ||
+    fail "no scrape configuration and rules in the README's Metrics section"
+promtool check config --syntax-only "$tmp/readme-1.yml" >/dev/null ||
+    fail "README scrape configuration: $(promtool check config --syntax-only "$tmp/readme-1.yml" 2>&1)"
+promtool check rules "$tmp/readme-2.yml" >/dev/null ||
+    fail "README rules: $(promtool check rules "$tmp/readme-2.yml" 2>&1)"
+echo "README: scrape configuration and alerting rules: ok"
+echo "check-formats: 4 passed, 0 failed"

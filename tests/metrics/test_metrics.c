@@ -150,6 +150,7 @@ static void test_values(void)
                                 .service_id = "svc" };
     health_t *h = test_server(&o);
     int port = health_port(h);
+    health_heartbeat_t *stalled;
     health_heartbeat_t *hb;
     struct gate g;
     struct resp r;
@@ -159,6 +160,7 @@ static void test_values(void)
     atomic_store(&db_status, HEALTH_PASS);
     ASSERT_OK(health_register_check(h, &db, NULL));
     ASSERT_OK(health_register_heartbeat(h, "loop", 60000, &hb));
+    ASSERT_OK(health_register_heartbeat(h, "stalled", 100, &stalled));
     WAIT_UNTIL(
         scrape(port, "health_check_status{check=\"db\",status=\"pass\"}") == 1,
         5000);
@@ -233,6 +235,17 @@ static void test_values(void)
     ASSERT_TRUE(strstr(r.body, "secret") == NULL);
     resp_free(&r);
     gate_open(&g);
+
+    /* A heartbeat that stops beating: its age grows past the deadline. */
+    WAIT_UNTIL(scrape(port, "health_check_status{check=\"stalled\","
+                            "status=\"fail\"}") == 1,
+               5000);
+    ASSERT_D(scrape(port, "health_heartbeat_age_seconds{check=\"stalled\"}"), >,
+             0.1);
+    ASSERT_D(scrape(port, "health_endpoint_status{endpoint=\"live\","
+                          "status=\"fail\"}"),
+             ==, 1);
+    ASSERT_OK(health_unregister_heartbeat(h, stalled));
 
     ASSERT_D(scrape(port, "health_shutting_down"), ==, 0);
     ASSERT_OK(health_begin_shutdown(h));

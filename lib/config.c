@@ -116,6 +116,20 @@ static int resolve_details(struct health__config *cfg, enum health_details d)
     return 0;
 }
 
+/* HEALTH_OPT_NO_METRICS wins; else $HEALTH_METRICS (on, off), else on. */
+static int resolve_metrics(struct health__config *cfg, unsigned flags)
+{
+    const char *env = getenv("HEALTH_METRICS");
+
+    cfg->metrics = false;
+    if (flags & HEALTH_OPT_NO_METRICS)
+        return 0;
+    if (env && *env && strcmp(env, "on") != 0)
+        return strcmp(env, "off") == 0 ? 0 : -EINVAL;
+    cfg->metrics = true;
+    return 0;
+}
+
 /* Copies an optional report string; NULL stays NULL. */
 static int copy_info(char **dst, const char *src)
 {
@@ -229,6 +243,8 @@ int health__config_init(struct health__config *cfg,
         r = health__sd_config_init(&cfg->sd, o->flags);
     if (r == 0)
         r = health__trust_new(&cfg->trust, o);
+    if (r == 0)
+        r = resolve_metrics(cfg, o->flags);
     if (r == 0)
         r = copy_strings(cfg, o);
     if (r < 0) {

@@ -161,6 +161,7 @@ struct health__config {
     size_t check_stack_size;
     struct health__sd_config sd;
     struct health__trust *trust; /* who else sees details (trust.c) */
+    bool metrics;                /* serve GET /metrics */
 };
 
 struct health__http;
@@ -384,6 +385,24 @@ void health__report_free(void *body);
 /* route.c */
 int health__route(const char *path, enum health__endpoint *ep,
                   const char **name);
+bool health__route_metrics(const char *path);
+
+/* metrics.c */
+/* Renders the exposition of @snap (OpenMetrics when @om, else the text
+ * format 0.0.4) into @buf as snprintf() does; returns the full length. */
+size_t health__metrics_render(const struct health__snapshot *snap,
+                              const struct health__config *cfg, bool om,
+                              int64_t wall_ms, char *buf, size_t size);
+/* The same in a malloc()ed buffer of *@len bytes; NULL on failure. */
+char *health__metrics_body(const struct health__snapshot *snap,
+                           const struct health__config *cfg, bool om,
+                           int64_t wall_ms, size_t *len);
+/* When time alone changes the exposition of @snap (ages in ms). */
+int64_t health__metrics_expires(const struct health__snapshot *snap,
+                                int64_t now_ns);
+const char *health__metrics_content_type(bool om);
+/* Whether an Accept header prefers OpenMetrics to the text format. */
+bool health__metrics_openmetrics(const char *accept);
 
 /* limits.c */
 struct health__limits;

@@ -53,9 +53,11 @@ struct health__http {
     struct MHD_Response *not_allowed;
     struct MHD_Response *bad_request;
     struct MHD_Response *unavailable;
+    struct MHD_Response *forbidden;
     /* The fields below are used by the libmicrohttpd thread only. */
     struct health__snapshot snap;
     struct cached cache[4][2];
+    struct cached metrics[2]; /* text format, OpenMetrics */
     struct health__limits *limits;
 };
 
@@ -280,6 +282,45 @@ static mhd_result answer_once(struct health__http *s,
     return ret;
 }
 
+/* GET /metrics: the exposition of the same snapshot as the probes, for
+ * peers that get details (it names every dependency), 403 for others. */
+static mhd_result answer_metrics(struct health__http *s,
+                                 struct MHD_Connection *con)
+{
+    bool om = health__metrics_openmetrics(MHD_lookup_connection_value(
+        con, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
+    struct cached *c = &s->metrics[om];
+    struct MHD_Response *resp = NULL;
+    char *body = NULL;
+    size_t len;
+
+    if (!wants_details(s, con))
+        return MHD_queue_response(con, MHD_HTTP_FORBIDDEN, s->forbidden);
+    if (c->resp && c->gen == atomic_load(&s->h->gen) &&
+        health__mono_ns() < c->expires_ns)
+        return MHD_queue_response(con, MHD_HTTP_OK, c->resp);
+    if (take_snapshot(s) == 0)
+        body = health__metrics_body(&s->snap, &s->h->cfg, om, health__wall_ms(),
+                                    &len);
+    if (body)
+        resp =
+            MHD_create_response_from_buffer_with_free_callback(len, body, free);
+    if (!resp || !add_headers(resp, health__metrics_content_type(om), NULL)) {
+        if (resp)
+            MHD_destroy_response(resp);
+        else
+            free(body);
+        return MHD_queue_response(con, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                  s->unavailable);
+    }
+    if (c->resp)
+        MHD_destroy_response(c->resp);
+    c->resp = resp;
+    c->gen = s->snap.gen;
+    c->expires_ns = health__metrics_expires(&s->snap, health__mono_ns());
+    return MHD_queue_response(con, MHD_HTTP_OK, resp);
+}
+
 static mhd_result answer(struct health__http *s, struct MHD_Connection *con,
                          const char *url)
 {
@@ -289,6 +330,8 @@ static mhd_result answer(struct health__http *s, struct MHD_Connection *con,
 
     memset(&q, 0, sizeof(q));
     memset(&a, 0, sizeof(a));
+    if (s->h->cfg.metrics && health__route_metrics(url))
+        return answer_metrics(s, con);
     if (health__route(url, &q.ep, &q.only) < 0)
         return MHD_queue_response(con, MHD_HTTP_NOT_FOUND, s->not_found);
     (void)MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, collect_arg,
@@ -366,6 +409,8 @@ static void free_static(struct health__http *s)
         MHD_destroy_response(s->bad_request);
     if (s->unavailable)
         MHD_destroy_response(s->unavailable);
+    if (s->forbidden)
+        MHD_destroy_response(s->forbidden);
 }
 
 static int make_static(struct health__http *s)
@@ -379,7 +424,12 @@ static int make_static(struct health__http *s)
     s->bad_request = static_response("{\"error\":\"bad request\"}", NULL);
     s->unavailable = static_response(
         "{\"status\":\"fail\",\"output\":\"out of memory\"}", NULL);
-    if (s->not_found && s->not_allowed && s->bad_request && s->unavailable)
+    s->forbidden = static_response(
+        "{\"error\":\"forbidden\",\"output\":\"/metrics is shown to peers "
+        "that get details\"}",
+        NULL);
+    if (s->not_found && s->not_allowed && s->bad_request && s->unavailable &&
+        s->forbidden)
         return 0;
     free_static(s);
     return -ENOMEM;
@@ -408,6 +458,9 @@ static void http_free(struct health__http *s)
         if (c->resp)
             MHD_destroy_response(c->resp);
     }
+    for (i = 0; i < 2; i++)
+        if (s->metrics[i].resp)
+            MHD_destroy_response(s->metrics[i].resp);
     free_static(s);
     health__snapshot_fini(&s->snap);
     health__limits_free(s->limits);

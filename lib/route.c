@@ -48,3 +48,10 @@ int health__route(const char *path, enum health__endpoint *ep,
     }
     return -ENOENT;
 }
+
+/* Whether @path is the metrics endpoint ("/metrics" or "/metrics/"). */
+bool health__route_metrics(const char *path)
+{
+    return path &&
+           (strcmp(path, "/metrics") == 0 || strcmp(path, "/metrics/") == 0);
+}

@@ -152,7 +152,9 @@ enum health_option_flags {
      * every STARTUP check has passed once).  Without it, startup completes
      * as soon as the STARTUP checks have passed. */
     HEALTH_OPT_MANUAL_STARTUP = 1 << 0,
-    /* No GET /metrics endpoint ($HEALTH_METRICS=off means the same). */
+    /* No GET /metrics endpoint: it answers 404 like any unknown path.
+     * Without the flag, $HEALTH_METRICS decides: "on" (the default) or
+     * "off".  health_metrics_write() works either way. */
     HEALTH_OPT_NO_METRICS = 1 << 1,
     /* Speak systemd's notify protocol whatever $HEALTH_SYSTEMD says.
      * Without either systemd flag, $HEALTH_SYSTEMD decides ("on" or "off";
@@ -349,12 +351,11 @@ struct health_check {
  * environment where set) and stores it in *@ret.  Nothing is bound and no
  * thread is started until health_start().
  * Returns 0, -EINVAL (NULL @ret; a bad option or one past its bound; a
- * bad HEALTH_PORT, HEALTH_BIND, HEALTH_DETAILS, HEALTH_DETAILS_CIDRS or
- * HEALTH_SYSTEMD value; a HEALTH_TOKEN_FILE that cannot be read or holds
- * no valid token;
- * with the notify protocol on, a malformed NOTIFY_SOCKET, WATCHDOG_USEC
- * or WATCHDOG_PID) or -ENOMEM.  On failure *@ret is
- * left untouched.
+ * bad HEALTH_PORT, HEALTH_BIND, HEALTH_DETAILS, HEALTH_DETAILS_CIDRS,
+ * HEALTH_METRICS or HEALTH_SYSTEMD value; a HEALTH_TOKEN_FILE that cannot
+ * be read or holds no valid token; with the notify protocol on, a
+ * malformed NOTIFY_SOCKET, WATCHDOG_USEC or WATCHDOG_PID) or -ENOMEM.
+ * On failure *@ret is left untouched.
  * Since 0.1.
  */
 HEALTH_API int health_create(health_t **ret, const struct health_options *opts);
@@ -548,6 +549,43 @@ HEALTH_API unsigned health_version(void);
 HEALTH_API int health_probe_main(int argc, char **argv);
 
 /* ---- Metrics (since 0.2) ---------------------------------------------- */
+
+/*
+ * GET /metrics serves the handle's state to Prometheus, from the same
+ * stored results as the probes: a scrape never runs or waits on a check.
+ * It answers peers that get details (HEALTH_DETAILS and the options
+ * above) and 403 to the others; HEALTH_OPT_NO_METRICS or
+ * $HEALTH_METRICS=off turn it off.  The text format 0.0.4 by default,
+ * OpenMetrics 1.0.0 when the Accept header prefers it.  README.md,
+ * "Metrics", lists the metrics.
+ */
+
+/* health_metrics_write() flags. */
+enum health_metrics_flags {
+    /* OpenMetrics 1.0.0 (application/openmetrics-text; version=1.0.0),
+     * ending in "# EOF", instead of the text format 0.0.4 (text/plain;
+     * version=0.0.4). */
+    HEALTH_METRICS_OPENMETRICS = 1 << 0
+};
+
+/**
+ * Writes the exposition GET /metrics serves into @buf, for a service that
+ * already runs a metrics endpoint of its own (it may then set
+ * HEALTH_OPT_NO_METRICS): as snprintf() does, at most @size bytes with
+ * the terminating NUL, cut short when it does not fit (a cut exposition
+ * is not valid: call again with the returned length + 1).  @buf may be
+ * NULL when @size is 0, to learn the length.  Reads the stored results
+ * under the handle's lock and never runs or waits on a check; works
+ * whether or not the handle is started.
+ * Returns the length of the whole exposition without the NUL (@size or
+ * more: it was cut), -EINVAL (NULL @h; NULL @buf with a non-zero @size;
+ * unknown @flags), -ECHILD (in a forked child), -ENOMEM (@buf untouched)
+ * or -EOVERFLOW (longer than INT_MAX).
+ * May be called from any thread, callbacks included.
+ * Since 0.2.
+ */
+HEALTH_API int health_metrics_write(health_t *h, char *buf, size_t size,
+                                    unsigned flags);
 
 /* ---- Ready-made checks (since 0.2) ------------------------------------ */
 

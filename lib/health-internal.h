@@ -192,10 +192,10 @@ struct health {
     /* The runner (runner.c), protected by lock. */
     struct health__check *runq_head; /* due checks waiting for a thread */
     struct health__check *runq_tail;
-    unsigned workers;      /* live check threads */
-    unsigned workers_idle; /* of which waiting for work */
-    unsigned workers_busy; /* of which inside a check callback */
-    unsigned workers_hung; /* of which in a run past its deadline */
+    unsigned workers;        /* live check threads */
+    unsigned workers_idle;   /* of which waiting for work */
+    unsigned workers_busy;   /* of which inside a check callback */
+    unsigned workers_hung;   /* of which in a run past its deadline */
     unsigned spawn_failures; /* in a row: the pool cannot grow now */
     bool sched_alive;
     bool sched_stop;

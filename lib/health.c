@@ -223,10 +223,9 @@ static void destroy_in_child(health_t *h)
     struct health__check *c;
     struct health__heartbeat *hb;
 
-    while ((c = h->checks)) {
+    while ((c = h->checks)) { /* no thread runs them here */
         h->checks = c->next;
-        if (!c->running)
-            health__check_free(c);
+        health__check_free(c);
     }
     while ((hb = h->heartbeats)) {
         h->heartbeats = hb->next;

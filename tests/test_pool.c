@@ -63,7 +63,7 @@ static void test_hung_replaced_up_to_bound(void)
     static const char *const names[N] = { "c0", "c1", "c2", "c3",
                                           "c4", "c5", "c6", "c7" };
     struct health_options o = { .check_threads = 2, .max_check_threads = MAX };
-    struct hang s[N];
+    static struct hang s[N]; /* runs may outlive health_destroy() */
     health_t *h = test_server(&o);
     int port = health_port(h);
     int base = test_threads();
@@ -122,8 +122,8 @@ static health_status_t tick(health_result_t *r, void *ud)
 static void test_hung_never_delays_other(void)
 {
     struct health_options o = { .check_threads = 1 };
-    struct hang stuck;
-    struct ticker t = { 0 };
+    static struct hang stuck; /* runs may outlive health_destroy() */
+    static struct ticker t;
     struct health_check hc = { .name = "stuck", .timeout_ms = 50, .run = hang };
     struct health_check tc = { .name = "ticker",
                                .interval_ms = 20,

@@ -91,13 +91,16 @@ size=$(wc -c <"$tmp/text-1000")
 ((size < 2 * 1024 * 1024)) || fail "1,000 checks: $size bytes, over 2 MiB"
 
 # The demo service over HTTP, as Prometheus asks for it.
-port=$((20000 + RANDOM % 20000))
-"$demo" --port "$port" >"$tmp/demo.log" 2>&1 &
+# An ephemeral port (HEALTH_PORT=0), read back from the demo's log.
+HEALTH_PORT=0 HEALTH_BIND=127.0.0.1 "$demo" >"$tmp/demo.log" 2>&1 &
 demo_pid=$!
+port=
 for _ in $(seq 100); do
-    curl -fs -o /dev/null "http://127.0.0.1:$port/live" && break
+    port=$(sed -n 's/.*serving on port \([0-9]*\).*/\1/p' "$tmp/demo.log")
+    [[ -n $port ]] && curl -fs -o /dev/null "http://127.0.0.1:$port/live" && break
     sleep 0.1
 done
+[[ -n $port ]] || fail "the demo did not start (log: $(cat "$tmp/demo.log"))"
 curl -fsS --max-time 5 -o "$tmp/demo-text" "http://127.0.0.1:$port/metrics" ||
     fail "GET /metrics from the demo (log: $(cat "$tmp/demo.log"))"
 curl -fsS --max-time 5 -o "$tmp/demo-om" -H 'Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1' \

@@ -184,7 +184,7 @@ static void test_burst_grows_pool(void)
     ASSERT_OK(health_create(&h, &o));
     for (i = 0; i < 40; i++) {
         struct health_check c = { .name = name,
-                                  .timeout_ms = 400,
+                                  .timeout_ms = (unsigned)SLOW(400),
                                   .interval_ms = 60000,
                                   .run = slow_pass };
         (void)snprintf(name, sizeof(name), "slow-%02d", i);

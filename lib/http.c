@@ -37,6 +37,10 @@ typedef enum MHD_Result mhd_result;
 /* Loopback connections allowed beyond max_connections, so in-container
  * probes get through while remote peers hold every slot. */
 #define LOOPBACK_RESERVE 32u
+/* Stack of libmicrohttpd's thread: the answer path keeps its data on the
+ * heap (snapshot, cached bodies), so a fraction of the 8 MiB default is
+ * plenty, and the process's address space shrinks by the rest. */
+#define HTTP_STACK_SIZE (512u * 1024u)
 
 struct cached {
     struct MHD_Response *resp;
@@ -486,7 +490,8 @@ static struct MHD_Daemon *start_daemon(struct health__http *s, int fd)
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_SIZE, MHD_OPTION_END);
 }
 
 static void http_free(struct health__http *s)

@@ -211,7 +211,7 @@ static void *load_malloc(void *arg)
     for (;;) {
         uint32_t r = xorshift(&seed);
         unsigned slot = r % LOAD_BLOCKS;
-        /* 16 B to 16 KiB, more small blocks than large ones. */
+        /* 16 B to 32 KiB, more small blocks than large ones. */
         size_t size = (size_t)16 << ((r >> 8) % 11);
 
         size += (r >> 16) % size;

@@ -45,7 +45,7 @@ int bench_report_startup(int64_t t0_mono_us, unsigned port);
  * that keep running until it exits, the way a busy service's own threads
  * would:
  *   spin    a busy loop (CPU saturation)
- *   malloc  malloc and free of mixed sizes (16 B to 16 KiB, 64 blocks held
+ *   malloc  malloc and free of mixed sizes (16 B to 32 KiB, 64 blocks held
  *           per thread): glibc's arenas under contention
  *   stdio   formatted writes to one shared FILE on /dev/null (its lock
  *           and the CPU)

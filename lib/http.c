@@ -38,6 +38,10 @@ typedef enum MHD_Result mhd_result;
 /* Sockets beyond max_connections: connections shut down to make room
  * (limits.c) that libmicrohttpd has not closed yet. */
 #define CUT_HEADROOM 32u
+/* Stack of libmicrohttpd's thread: the answer path keeps its data on the
+ * heap (snapshot, cached bodies), so a fraction of the 8 MiB default is
+ * plenty, and the process's address space shrinks by the rest. */
+#define HTTP_STACK_SIZE (512u * 1024u)
 
 struct cached {
     struct MHD_Response *resp;
@@ -446,7 +450,8 @@ static struct MHD_Daemon *start_daemon(struct health__http *s, int fd)
         cfg->max_connections + CUT_HEADROOM, MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         cfg->connection_memory, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_SIZE, MHD_OPTION_END);
 }
 
 static void http_free(struct health__http *s)

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #include <unistd.h>
 
 #define STARTUP_LIMIT_US (5 * 1000 * 1000)
+#define LOAD_MAX_THREADS 4096u
+#define LOAD_BLOCKS 64u
 
 int bench_parse_uint(const char *text, unsigned max, unsigned *out)
 {
@@ -169,5 +172,106 @@ int bench_report_startup(int64_t t0_mono_us, unsigned port)
     printf("startup live_us=%lld ready_us=%lld\n",
            (long long)(live - t0_mono_us), (long long)(ready - t0_mono_us));
     fflush(stdout);
+    return 0;
+}
+
+/* --- host load ------------------------------------------------------------ */
+
+static volatile unsigned long load_sink;
+static FILE *load_file;
+/* Every load thread waits here until all are created, so the load starts
+ * at once rather than while the creating thread competes with it. */
+static pthread_barrier_t load_start;
+
+static uint32_t xorshift(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+static void *load_spin(void *arg)
+{
+    unsigned long n = 0;
+
+    (void)arg;
+    pthread_barrier_wait(&load_start);
+    for (;;)
+        load_sink = ++n;
+    return NULL;
+}
+
+static void *load_malloc(void *arg)
+{
+    unsigned char *blocks[LOAD_BLOCKS] = { NULL };
+    uint32_t seed = (uint32_t)(uintptr_t)arg * 2654435761u + 1u;
+
+    pthread_barrier_wait(&load_start);
+    for (;;) {
+        uint32_t r = xorshift(&seed);
+        unsigned slot = r % LOAD_BLOCKS;
+        /* 16 B to 32 KiB, more small blocks than large ones. */
+        size_t size = (size_t)16 << ((r >> 8) % 11);
+
+        size += (r >> 16) % size;
+        free(blocks[slot]);
+        blocks[slot] = malloc(size);
+        if (blocks[slot])
+            blocks[slot][0] = (unsigned char)r;
+    }
+    return NULL;
+}
+
+static void *load_stdio(void *arg)
+{
+    unsigned long n = 0;
+
+    pthread_barrier_wait(&load_start);
+    for (;;) {
+        fprintf(load_file, "worker %lu request %lu took %.3f ms: %s\n",
+                (unsigned long)(uintptr_t)arg, n, (double)(n % 997) / 7.0,
+                "ok");
+        n++;
+    }
+    return NULL;
+}
+
+int bench_start_load(const char *spec)
+{
+    void *(*fn)(void *);
+    const char *colon = strchr(spec, ':');
+    size_t kind_len = colon ? (size_t)(colon - spec) : 0;
+    unsigned threads;
+    pthread_attr_t attr;
+
+    if (!colon || bench_parse_uint(colon + 1, LOAD_MAX_THREADS, &threads) != 0)
+        return -1;
+    if (kind_len == 4 && strncmp(spec, "spin", 4) == 0)
+        fn = load_spin;
+    else if (kind_len == 6 && strncmp(spec, "malloc", 6) == 0)
+        fn = load_malloc;
+    else if (kind_len == 5 && strncmp(spec, "stdio", 5) == 0)
+        fn = load_stdio;
+    else
+        return -1;
+    if (threads == 0 || (fn == load_stdio && !load_file &&
+                         !(load_file = fopen("/dev/null", "w"))))
+        return -1;
+    if (pthread_barrier_init(&load_start, NULL, threads + 1) != 0)
+        return -1;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    for (unsigned i = 0; i < threads; i++) {
+        pthread_t t;
+
+        if (pthread_create(&t, &attr, fn, (void *)(uintptr_t)(i + 1)) != 0) {
+            pthread_attr_destroy(&attr);
+            return -1;
+        }
+    }
+    pthread_attr_destroy(&attr);
+    pthread_barrier_wait(&load_start);
     return 0;
 }

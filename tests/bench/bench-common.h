@@ -40,4 +40,17 @@ void bench_print_listening(unsigned port);
  */
 int bench_report_startup(int64_t t0_mono_us, unsigned port);
 
+/*
+ * Host load: "--load KIND:N" starts N threads inside the server process
+ * that keep running until it exits, the way a busy service's own threads
+ * would:
+ *   spin    a busy loop (CPU saturation)
+ *   malloc  malloc and free of mixed sizes (16 B to 32 KiB, 64 blocks held
+ *           per thread): glibc's arenas under contention
+ *   stdio   formatted writes to one shared FILE on /dev/null (its lock
+ *           and the CPU)
+ * Returns 0, or -1 when @spec is malformed or a thread did not start.
+ */
+int bench_start_load(const char *spec);
+
 #endif /* HEALTH_BENCH_COMMON_H */

@@ -6,9 +6,11 @@
  * handler's second call, one persistent response).  Whatever libhealth costs
  * on top of libmicrohttpd shows as a ratio against this server.
  *
- *   mhd-floor [--body JSON] [--bind ADDR] [--startup] [PORT]
+ *   mhd-floor [--body JSON] [--bind ADDR] [--load KIND:THREADS] [--startup]
+ *             [PORT]
  *
- * PORT defaults to $HEALTH_PORT, else 8080.  --startup times
+ * PORT defaults to $HEALTH_PORT, else 8080.  --load starts the host's own
+ * threads once the daemon serves (see bench_start_load()).  --startup times
  * MHD_start_daemon() to the first 200, prints it and exits.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -27,6 +29,7 @@
 struct floor_config {
     const char *body;
     const char *bind;
+    const char *load;
     unsigned port;
     int startup;
 };
@@ -89,7 +92,7 @@ static struct MHD_Daemon *start_daemon(const struct floor_config *cfg)
 static void usage(void)
 {
     fprintf(stderr, "usage: mhd-floor [--body JSON] [--bind ADDR] "
-                    "[--startup] [PORT]\n");
+                    "[--load KIND:THREADS] [--startup] [PORT]\n");
 }
 
 static int parse_args(int argc, char **argv, struct floor_config *cfg)
@@ -101,6 +104,8 @@ static int parse_args(int argc, char **argv, struct floor_config *cfg)
             cfg->body = argv[++i];
         else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc)
             cfg->bind = argv[++i];
+        else if (strcmp(argv[i], "--load") == 0 && i + 1 < argc)
+            cfg->load = argv[++i];
         else if (strcmp(argv[i], "--startup") == 0)
             cfg->startup = 1;
         else if (argv[i][0] != '-')
@@ -123,7 +128,7 @@ static unsigned bound_port(struct MHD_Daemon *daemon)
 
 int main(int argc, char **argv)
 {
-    struct floor_config cfg = { DEFAULT_BODY, "127.0.0.1", 8080, 0 };
+    struct floor_config cfg = { DEFAULT_BODY, "127.0.0.1", NULL, 8080, 0 };
     struct MHD_Daemon *daemon;
     sigset_t signals;
     int64_t t0;
@@ -145,7 +150,10 @@ int main(int argc, char **argv)
     }
     if (cfg.startup)
         rc = bench_report_startup(t0, bound_port(daemon)) == 0 ? 0 : 1;
-    else {
+    else if (cfg.load && bench_start_load(cfg.load) != 0) {
+        fprintf(stderr, "mhd-floor: --load %s failed\n", cfg.load);
+        rc = 1;
+    } else {
         bench_print_listening(bound_port(daemon));
         bench_wait_signal(&signals);
     }

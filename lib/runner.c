@@ -31,6 +31,8 @@
 /* Checks due within this window run together (never more than a
  * twentieth of their interval early). */
 #define BATCH_NS (100 * 1000000LL)
+/* The scheduler runs no user code: a small stack is plenty. */
+#define SCHED_STACK (256u * 1024u)
 
 static int64_t ms_ns(unsigned ms)
 {
@@ -352,7 +354,7 @@ int health__runner_start(health_t *h)
             c->due_ns = now; /* a start runs every check at once */
     h->sched_stop = false;
     h->sched_wake_ns = 0;
-    r = health__thread_start(&h->sched, scheduler_thread, h, 0, true,
+    r = health__thread_start(&h->sched, scheduler_thread, h, SCHED_STACK, true,
                              "health-sched", "");
     if (r < 0)
         return r;

@@ -1,8 +1,8 @@
 /* The stack each ready-made check needs, and libpq's PQping and a hiredis
  * PING next to them: every run happens on a thread whose stack was filled
  * with a pattern, and the untouched bytes are counted afterwards.  The
- * checks' sources are compiled in; registration and results are stubbed
- * here, so nothing but the check itself runs on the measured stack.
+ * checks' sources are compiled in; registration and results are minimal
+ * stand-ins here, so nothing but the check itself runs on the measured stack.
  *
  *   check-stack [--max KIB] [PG_CONNINFO REDIS_HOST REDIS_PORT]
  *
@@ -33,7 +33,7 @@
 #define STACK_SIZE (2u * 1024 * 1024)
 #define PATTERN 0xa5
 
-/* ---- Stubs of the library around the checks --------------------------- */
+/* ---- Stand-ins for the library around the checks ---------------------- */
 
 static health_check_fn *captured_run;
 static health_free_fn *captured_free;

@@ -29,8 +29,33 @@ struct slot {
 
 static _Atomic(struct slot *) segs[MAX_SEGS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 static uint32_t n_slots;   /* slots handed out so far */
 static uint32_t free_head; /* index + 1 of a released slot, 0: none */
+
+/* The table is the process's, not a handle's: a child that creates a
+ * handle of its own after fork() must not find its lock held by a parent
+ * thread that no longer exists there.  So fork() waits for the lock. */
+static void fork_prepare(void)
+{
+    (void)pthread_mutex_lock(&table_lock);
+}
+
+static void fork_done(void)
+{
+    (void)pthread_mutex_unlock(&table_lock);
+}
+
+static void table_init(void)
+{
+    (void)pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
+static void table_lock_take(void)
+{
+    (void)pthread_once(&table_once, table_init);
+    (void)pthread_mutex_lock(&table_lock);
+}
 
 static struct slot *slot_at(uint32_t idx)
 {
@@ -88,7 +113,7 @@ int health__beat_alloc(health_heartbeat_t **ret)
     uint32_t gen;
     int r;
 
-    (void)pthread_mutex_lock(&table_lock);
+    table_lock_take();
     r = take_slot(&idx);
     if (r == 0) {
         s = slot_at(idx);
@@ -108,7 +133,7 @@ void health__beat_release(health_heartbeat_t *hb)
 
     if (!decode(hb, &idx, &gen) || !(s = slot_at(idx)))
         return;
-    (void)pthread_mutex_lock(&table_lock);
+    table_lock_take();
     /* A new generation: beats through the old handle no longer match. */
     atomic_store(&s->word, pack((gen + 1) & GEN_MASK, 0));
     s->next_free = free_head;

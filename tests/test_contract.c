@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -373,6 +374,27 @@ static void test_log_callback_stops(void)
     alarm(0);
 }
 
+struct churner {
+    health_t *h;
+    atomic_bool stop;
+};
+
+/* Registers and unregisters heartbeats without pause, so that a fork
+ * often happens while the process-wide heartbeat table is locked. */
+static void *hb_churn(void *arg)
+{
+    struct churner *c = arg;
+    health_heartbeat_t *hb;
+
+    while (!atomic_load(&c->stop)) {
+        if (health_register_heartbeat(c->h, "churn", 60000, &hb) == 0)
+            (void)health_unregister_heartbeat(c->h, hb);
+        if (test_time_scale() > 1)
+            (void)sched_yield(); /* valgrind runs one thread at a time */
+    }
+    return NULL;
+}
+
 static void *hammer(void *arg)
 {
     int port = *(int *)arg;
@@ -404,7 +426,11 @@ static void test_fork(void)
     ASSERT_OK(health_register_heartbeat(h, "loop", 60000, &hb));
     WAIT_UNTIL(http_status(port, "/ready") == 200, 2000);
     /* Fork while another thread keeps the handle's lock busy. */
+    struct churner ch = { .h = h };
+    pthread_t t2;
+
     ASSERT_OK(pthread_create(&t, NULL, hammer, &port));
+    ASSERT_OK(pthread_create(&t2, NULL, hb_churn, &ch));
     for (i = 0; i < 20; i++) {
         pid = fork();
         ASSERT_GE(pid, 0);
@@ -422,6 +448,11 @@ static void test_fork(void)
                 _exit(3);
             health_heartbeat_beat(hb);
             health_destroy(h);
+            /* A handle of the child's own works, heartbeats included. */
+            if (health_create(&h, NULL) < 0 ||
+                health_register_heartbeat(h, "child", 1000, &hb) < 0)
+                _exit(5);
+            health_destroy(h);
             /* Gone with the process image: what libmicrohttpd's thread
              * left behind in this child is not a leak to report. */
             execl("/bin/true", "true", (char *)NULL);
@@ -433,8 +464,52 @@ static void test_fork(void)
         expect_status(port, "/live", 200);
     }
     ASSERT_OK(pthread_join(t, NULL));
+    atomic_store(&ch.stop, true);
+    ASSERT_OK(pthread_join(t2, NULL));
     expect_status(port, "/ready", 200);
     ASSERT_OK(health_unregister_heartbeat(h, hb));
+    health_destroy(h);
+    alarm(0);
+}
+
+/* A child that creates a handle of its own after fork() is not blocked by
+ * the heartbeat table's lock, which a parent thread may hold at the fork:
+ * hundreds of forks while another thread churns heartbeats. */
+static void test_fork_heartbeat_table(void)
+{
+    health_t *h;
+    struct churner ch;
+    pthread_t t;
+    int status;
+    int i;
+    pid_t pid;
+
+    deadman(60);
+    ASSERT_OK(health_create(&h, NULL));
+    memset(&ch, 0, sizeof(ch));
+    ch.h = h;
+    ASSERT_OK(pthread_create(&t, NULL, hb_churn, &ch));
+    /* Fewer where everything runs 20 times slower (valgrind). */
+    for (i = 0; i < (test_time_scale() > 1 ? 20 : 300); i++) {
+        pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            health_heartbeat_t *hb;
+            health_t *mine;
+            alarm((unsigned)SLOW(5));
+            if (health_create(&mine, NULL) < 0 ||
+                health_register_heartbeat(mine, "child", 1000, &hb) < 0)
+                _exit(5);
+            health_destroy(mine);
+            execl("/bin/true", "true", (char *)NULL);
+            _exit(4);
+        }
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ(WEXITSTATUS(status), 0);
+    }
+    atomic_store(&ch.stop, true);
+    ASSERT_OK(pthread_join(t, NULL));
     health_destroy(h);
     alarm(0);
 }
@@ -736,6 +811,7 @@ int main(void)
     test_notifications_in_order();
     test_log_callback_stops();
     test_fork();
+    test_fork_heartbeat_table();
     test_fault_reaches_handler();
     test_heartbeat_lifetime();
     test_heartbeat_deadline();

@@ -201,6 +201,8 @@ static void test_burst_grows_pool(void)
 /* health_start() works under a container's pid limit with 1,000 checks:
  * threads do not grow with the check count.  RLIMIT_NPROC binds only
  * unprivileged users, so the child drops to nobody. */
+static int initial_threads;
+
 static void test_low_nproc(void)
 {
     int status;
@@ -210,6 +212,9 @@ static void test_low_nproc(void)
         printf("low nproc: skipped (needs root to change user)\n");
         return;
     }
+    /* The earlier cases' detached threads have left: a child forked from
+     * a multi-threaded process may not start threads under TSan. */
+    WAIT_UNTIL(test_threads() <= initial_threads, 5000);
     pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
@@ -476,8 +481,19 @@ static void test_damping_report_and_time(void)
     WAIT_UNTIL(atomic_load(&s2.freed), 3000);
 }
 
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
 int main(void)
 {
+    pthread_t t;
+
+    /* Runtimes that start threads of their own (TSan) start them now. */
+    ASSERT_OK(pthread_create(&t, NULL, nothing, NULL));
+    ASSERT_OK(pthread_join(t, NULL));
+    initial_threads = test_threads();
     signal(SIGPIPE, SIG_IGN);
     test_hung_replaced_up_to_bound();
     test_hung_never_delays_other();

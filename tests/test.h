@@ -137,6 +137,11 @@ void gate_wait(struct gate *g);
 void gate_open(struct gate *g);
 int gate_waiting(struct gate *g);
 
+/* Moves this process into a network namespace of its own with lo up and
+ * the remote addresses 192.0.2.10 and 2001:db8::10 on it; -1 (with a
+ * "skipped" message) where that cannot be done. */
+int test_netns_setup(void);
+
 /* A handle on an ephemeral loopback port, started; aborts on failure. */
 health_t *test_server(const struct health_options *opts);
 

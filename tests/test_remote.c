@@ -26,21 +26,6 @@ static health_status_t failing(health_result_t *r, void *ud)
 
 static const struct health_check db = { .name = "db", .run = failing };
 
-static int netns_setup(void)
-{
-    if (unshare(CLONE_NEWNET) < 0) {
-        fprintf(stderr, "unshare(CLONE_NEWNET): %s: skipped\n",
-                strerror(errno));
-        return -1;
-    }
-    if (system("ip link set lo up && ip addr add 192.0.2.10/32 dev lo && "
-               "ip -6 addr add 2001:db8::10/128 dev lo nodad") != 0) {
-        fprintf(stderr, "ip: cannot configure the namespace: skipped\n");
-        return -1;
-    }
-    return 0;
-}
-
 static health_t *server(enum health_details details, unsigned per_ip)
 {
     struct health_options o = { .port = HEALTH_PORT_EPHEMERAL,
@@ -190,7 +175,7 @@ static void test_per_ip_limit(void)
 
 int main(void)
 {
-    if (netns_setup() < 0)
+    if (test_netns_setup() < 0)
         return 77;
     test_local_default();
     test_always();

@@ -5,6 +5,8 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <dirent.h>
+#include <errno.h>
+#include <sched.h>
 #include <poll.h>
 #include <time.h>
 
@@ -315,4 +317,19 @@ health_t *test_server(const struct health_options *opts)
     ASSERT_OK(health_start(h));
     ASSERT_GT(health_port(h), 0);
     return h;
+}
+
+int test_netns_setup(void)
+{
+    if (unshare(CLONE_NEWNET) < 0) {
+        fprintf(stderr, "unshare(CLONE_NEWNET): %s: skipped\n",
+                strerror(errno));
+        return -1;
+    }
+    if (system("ip link set lo up && ip addr add 192.0.2.10/32 dev lo && "
+               "ip -6 addr add 2001:db8::10/128 dev lo nodad") != 0) {
+        fprintf(stderr, "ip: cannot configure the namespace: skipped\n");
+        return -1;
+    }
+    return 0;
 }

@@ -533,3 +533,19 @@ long hostile_rss_kb(void)
     fclose(f);
     return kb;
 }
+
+/* Whether /ready/db answers 200 on a fresh connection from 127.0.0.1. */
+bool hostile_ready(int port)
+{
+    struct hc_request q = { .head = "GET /ready/db HTTP/1.1\r\nHost: x\r\n"
+                                    "Connection: close\r\n\r\n" };
+    struct hc_reply *r = malloc(sizeof(*r));
+    bool ok;
+
+    if (!r)
+        abort();
+    hc_exchange("127.0.0.1", port, &q, SLOW(1000), r);
+    ok = r->n == 1 && r->status[0] == 200;
+    free(r);
+    return ok;
+}

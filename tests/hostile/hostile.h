@@ -116,6 +116,8 @@ double prober_rate(const struct prober *p);
 long hostile_rss_kb(void);
 /* True in builds where RSS says little (sanitizers, valgrind). */
 bool hostile_instrumented(void);
+/* Whether /ready/db answers 200 on a fresh connection from 127.0.0.1. */
+bool hostile_ready(int port);
 
 /* Milliseconds since an arbitrary start, like test_now_ms(). */
 int64_t hostile_now(void);

@@ -831,21 +831,6 @@ static const struct health_check db = { .name = "db",
                                         .interval_ms = 1000,
                                         .run = pass };
 
-static bool ready(int port)
-{
-    struct hc_request q = { .head = "GET /ready/db HTTP/1.1\r\nHost: x\r\n"
-                                    "Connection: close\r\n\r\n" };
-    struct hc_reply *r = malloc(sizeof(*r));
-    bool ok;
-
-    if (!r)
-        abort();
-    hc_exchange("127.0.0.1", port, &q, SLOW(1000), r);
-    ok = r->n == 1 && r->status[0] == 200;
-    free(r);
-    return ok;
-}
-
 static void usage(void)
 {
     size_t i;
@@ -903,7 +888,7 @@ int main(int argc, char **argv)
     ASSERT_OK(health_register_check(e.h, &db, NULL));
     ASSERT_OK(health_start(e.h));
     e.port = health_port(e.h);
-    WAIT_UNTIL(ready(e.port), 3000);
+    WAIT_UNTIL(hostile_ready(e.port), 3000);
 
     /* Baselines after a warm-up round of probes. */
     prober_start(&lo, "127.0.0.1", e.port, "/ready");
@@ -960,7 +945,7 @@ int main(int argc, char **argv)
     CHECK(fds1 <= fds0, "fds %d -> %d", fds0, fds1);
     if (!hostile_instrumented())
         CHECK(rss1 - rss0 < 4096, "RSS %ld -> %ld KiB", rss0, rss1);
-    CHECK(ready(e.port), "not serving after the attack");
+    CHECK(hostile_ready(e.port), "not serving after the attack");
     t0 = hostile_now();
     health_destroy(e.h);
     CHECK(hostile_now() - t0 < SLOW(1000), "destroy took %lld ms",

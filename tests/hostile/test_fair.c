@@ -102,21 +102,6 @@ static void reopen(struct conn *c, const char *src, const char *dst, int port)
     c->fd = hc_connect_from(src, dst, port, 1000);
 }
 
-static bool ready(int port)
-{
-    struct hc_request q = { .head = "GET /ready/db HTTP/1.1\r\nHost: x\r\n"
-                                    "Connection: close\r\n\r\n" };
-    struct hc_reply *r = malloc(sizeof(*r));
-    bool ok;
-
-    if (!r)
-        abort();
-    hc_exchange("127.0.0.1", port, &q, SLOW(1000), r);
-    ok = r->n == 1 && r->status[0] == 200;
-    free(r);
-    return ok;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: hostile_fair flood|slowloris "
@@ -177,7 +162,7 @@ int main(int argc, char **argv)
     ASSERT_OK(health_register_check(h, &db, NULL));
     ASSERT_OK(health_start(h));
     port = health_port(h);
-    WAIT_UNTIL(ready(port), 3000);
+    WAIT_UNTIL(hostile_ready(port), 3000);
     fds0 = test_fds();
 
     c = calloc((size_t)flood_n, sizeof(*c));
@@ -266,7 +251,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "FAIL: fds %d -> %d\n", fds0, test_fds());
         failures++;
     }
-    if (!ready(port)) {
+    if (!hostile_ready(port)) {
         fprintf(stderr, "FAIL: not serving after the flood\n");
         failures++;
     }

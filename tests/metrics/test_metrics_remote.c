@@ -13,21 +13,6 @@
 #include <sched.h>
 #include <unistd.h>
 
-static int netns_setup(void)
-{
-    if (unshare(CLONE_NEWNET) < 0) {
-        fprintf(stderr, "unshare(CLONE_NEWNET): %s: skipped\n",
-                strerror(errno));
-        return -1;
-    }
-    if (system("ip link set lo up && ip addr add 192.0.2.10/32 dev lo && "
-               "ip -6 addr add 2001:db8::10/128 dev lo nodad") != 0) {
-        fprintf(stderr, "ip: cannot configure the namespace: skipped\n");
-        return -1;
-    }
-    return 0;
-}
-
 static long status_from(int port, const char *host, const char *path)
 {
     struct req q = { .host = host, .fresh = true };
@@ -96,7 +81,7 @@ static void expect_grants(void)
 
 int main(void)
 {
-    if (geteuid() != 0 || netns_setup() < 0)
+    if (geteuid() != 0 || test_netns_setup() < 0)
         return 77;
     expect(HEALTH_DETAILS_LOCAL, 200, 403);
     expect(HEALTH_DETAILS_ALWAYS, 200, 200);

@@ -377,6 +377,21 @@ char *health__report_json(const struct health__snapshot *snap,
                           const struct health__query *q,
                           const struct health__config *cfg, size_t *len,
                           health_status_t *status);
+/* A growable byte buffer whose memory is reused from one render to the
+ * next: it only grows. */
+struct health__buf {
+    char *p;
+    size_t len;
+    size_t cap;
+};
+void health__buf_fini(struct health__buf *b);
+/* The JSON report, as health__report_json() renders it, written into @b
+ * (its old content replaced, NUL-terminated past len).  Allocates only
+ * when @b must grow.  Returns 0 or -ENOMEM. */
+int health__report_json_buf(const struct health__snapshot *snap,
+                            const struct health__query *q,
+                            const struct health__config *cfg,
+                            struct health__buf *b, health_status_t *status);
 char *health__report_text(const struct health__snapshot *snap,
                           const struct health__query *q, bool verbose,
                           size_t *len, health_status_t *status);

@@ -1,24 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Reports: the aggregate status of an endpoint and its application/health+json
- * body, from a snapshot.  Pure: no locks, no I/O, no clocks.  The only file
- * that includes cJSON.h.
+ * body, from a snapshot.  Pure: no locks, no I/O, no clocks.
  *
  * Body shape (draft-inadarei-api-health-check): top-level "status", the
  * optional "version", "releaseId", "serviceId", "description", an "output"
  * when a gate (starting, shutting down) decides, and "checks" keyed by name,
  * each an array of one object with "status", "time", and, when details are
  * shown, "output", "observedValue", "observedUnit" and "durationMs".
- * Returned bodies come from malloc() and are released with
- * health__report_free(), never from cJSON's allocator: the application
- * may change cJSON's global hooks (cJSON_InitHooks) while the library
- * holds bodies.  cJSON allocates only within a call.
+ *
+ * The JSON is written by hand into a buffer that is kept from one request
+ * to the next, so that a probe answered under allocator contention
+ * allocates nothing once the buffer is big enough.  The bytes are those
+ * cJSON_PrintUnformatted() printed when the reports were built with cJSON
+ * (escapes, numbers, key order): clients and tests that compare bodies see
+ * no change (tests/test_report_writer.c keeps the cJSON rendering as the
+ * reference).  No cJSON allocator is involved, so an application that
+ * changes cJSON's global hooks cannot mismatch a body's allocator.
  */
 #include "health-internal.h"
 
-#include <cjson/cJSON.h>
+#include <errno.h>
+#include <float.h>
+#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,100 +152,288 @@ health_status_t health__report_status(const struct health__snapshot *snap,
     return worst;
 }
 
-static cJSON *entry_output(const struct health__entry *e)
-{
-    char buf[HEALTH_OUTPUT_MAX + 64];
+/* Appends to a report buffer.  A failed growth is remembered and makes
+ * every later write a no-op, so a render checks once, at its end; the
+ * buffer stays valid (realloc keeps the old block on failure). */
+struct writer {
+    struct health__buf *b;
+    bool comma; /* the next member or element needs a ',' first */
+    bool failed;
+};
 
-    if (e->s.state == HEALTH__PENDING)
-        return cJSON_CreateString("pending: no result yet");
-    if (e->stuck_s >= 1) {
-        (void)snprintf(buf, sizeof(buf), "%s; still running after %lld s",
-                       e->s.r.output, (long long)e->stuck_s);
-        return cJSON_CreateString(buf);
+/* Room for @n more bytes and the terminating NUL. */
+static bool reserve(struct writer *w, size_t n)
+{
+    struct health__buf *b = w->b;
+    size_t need;
+    size_t cap;
+    char *p;
+
+    if (w->failed)
+        return false;
+    if (b->cap - b->len > n) /* len < cap whenever cap is not 0 */
+        return true;
+    if (n > SIZE_MAX / 2 - b->len - 1) {
+        w->failed = true;
+        return false;
     }
-    if (e->stuck_s == 0) {
-        (void)snprintf(buf, sizeof(buf), "%s; still running", e->s.r.output);
-        return cJSON_CreateString(buf);
+    need = b->len + n + 1;
+    cap = b->cap < 1024 ? 1024 : b->cap;
+    while (cap < need)
+        cap *= 2;
+    p = realloc(b->p, cap);
+    if (!p) {
+        w->failed = true;
+        return false;
     }
-    if (!e->s.r.output[0])
-        return NULL;
-    return cJSON_CreateString(e->s.r.output);
+    b->p = p;
+    b->cap = cap;
+    return true;
 }
 
-static bool add_time(cJSON *o, const char *key, int64_t wall_ms)
+static void put(struct writer *w, const char *s, size_t n)
+{
+    if (!reserve(w, n))
+        return;
+    memcpy(w->b->p + w->b->len, s, n);
+    w->b->len += n;
+    w->b->p[w->b->len] = '\0';
+}
+
+static void put_char(struct writer *w, char c)
+{
+    put(w, &c, 1);
+}
+
+static void put_str(struct writer *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
+
+static void separate(struct writer *w)
+{
+    if (w->comma)
+        put_char(w, ',');
+    w->comma = false;
+}
+
+/* The escape of byte @c as cJSON's print_string_ptr() writes it, or 0
+ * bytes for one that is copied as it is.  Bytes from 0x80 up are copied:
+ * cJSON does not escape them, and sanitizing kept them valid UTF-8. */
+static size_t escape(unsigned char c, char out[6])
+{
+    static const char hex[] = "0123456789abcdef";
+    static const char short_form[] = {
+        ['"'] = '"',  ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+        ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't',
+    };
+
+    if (c >= 0x20 && c != '"' && c != '\\')
+        return 0;
+    out[0] = '\\';
+    if (c < sizeof(short_form) && short_form[c]) {
+        out[1] = short_form[c];
+        return 2;
+    }
+    memcpy(out + 1, "u00", 3);
+    out[4] = hex[c >> 4];
+    out[5] = hex[c & 0xf];
+    return 6;
+}
+
+/* @s's characters, escaped, without the quotes; runs of plain bytes are
+ * copied at once. */
+static void put_escaped(struct writer *w, const char *s)
+{
+    const unsigned char *run = (const unsigned char *)s;
+    const unsigned char *p;
+    char esc[6];
+    size_t n;
+
+    for (p = run; *p; p++) {
+        n = escape(*p, esc);
+        if (!n)
+            continue;
+        put(w, (const char *)run, (size_t)(p - run));
+        put(w, esc, n);
+        run = p + 1;
+    }
+    put(w, (const char *)run, (size_t)(p - run));
+}
+
+static void put_string(struct writer *w, const char *s)
+{
+    separate(w);
+    put_char(w, '"');
+    put_escaped(w, s);
+    put_char(w, '"');
+    w->comma = true;
+}
+
+static void put_key(struct writer *w, const char *key)
+{
+    put_string(w, key);
+    put_char(w, ':');
+    w->comma = false;
+}
+
+static void open_object(struct writer *w, char brace)
+{
+    separate(w);
+    put_char(w, brace);
+}
+
+static void close_object(struct writer *w, char brace)
+{
+    put_char(w, brace);
+    w->comma = true;
+}
+
+/* The locale's decimal point, which printf writes and cJSON turns into
+ * '.'. */
+static char decimal_point(void)
+{
+    return localeconv()->decimal_point[0];
+}
+
+/* cJSON's test of whether a number printed with 15 digits reads back as
+ * the same: within one relative epsilon, not necessarily exact. */
+static bool close_enough(double a, double b)
+{
+    double max = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
+
+    return fabs(a - b) <= max * DBL_EPSILON;
+}
+
+/* @d as cJSON's print_number() (1.7.15) writes it: null for NaN and
+ * infinities, else 15 significant digits, or 17 when those do not read
+ * back close enough; -0 stays "-0". */
+static void put_number(struct writer *w, double d)
+{
+    char buf[32];
+    char point = decimal_point();
+    size_t i;
+    int n;
+
+    if (isnan(d) || isinf(d))
+        n = snprintf(buf, sizeof(buf), "null");
+    else {
+        n = snprintf(buf, sizeof(buf), "%1.15g", d);
+        if (!close_enough(strtod(buf, NULL), d))
+            n = snprintf(buf, sizeof(buf), "%1.17g", d);
+    }
+    if (n < 0 || (size_t)n >= sizeof(buf)) {
+        w->failed = true;
+        return;
+    }
+    for (i = 0; i < (size_t)n; i++)
+        if (buf[i] == point)
+            buf[i] = '.';
+    separate(w);
+    put(w, buf, (size_t)n);
+    w->comma = true;
+}
+
+static void member_string(struct writer *w, const char *key, const char *s)
+{
+    put_key(w, key);
+    put_string(w, s);
+}
+
+static void member_number(struct writer *w, const char *key, double d)
+{
+    put_key(w, key);
+    put_number(w, d);
+}
+
+static void member_time(struct writer *w, const char *key, int64_t wall_ms)
 {
     char when[40];
 
     health__format_time(wall_ms, when, sizeof(when));
-    return cJSON_AddStringToObject(o, key, when) != NULL;
+    member_string(w, key, when);
+}
+
+/* The output as the report shows it: a note for a pending check, the
+ * last output with how long a timed-out run has been in flight, or the
+ * last output alone when there is one. */
+static void member_output(struct writer *w, const struct health__entry *e)
+{
+    char suffix[64];
+
+    if (e->s.state == HEALTH__PENDING) {
+        member_string(w, "output", "pending: no result yet");
+        return;
+    }
+    if (e->stuck_s >= 1)
+        (void)snprintf(suffix, sizeof(suffix), "; still running after %lld s",
+                       (long long)e->stuck_s);
+    else if (e->stuck_s == 0)
+        (void)snprintf(suffix, sizeof(suffix), "; still running");
+    else if (!e->s.r.output[0])
+        return;
+    else
+        suffix[0] = '\0';
+    put_key(w, "output");
+    separate(w);
+    put_char(w, '"');
+    put_escaped(w, e->s.r.output);
+    put_str(w, suffix);
+    put_char(w, '"');
+    w->comma = true;
 }
 
 /* When the check last passed and failed, its failures in a row, since
  * when its status holds, and its last run's own status where damping
  * reports another.  Only what says something is added, to keep bodies
  * small: a passing check shows only "statusSince". */
-static bool add_history(cJSON *o, const struct health__entry *e)
+static void write_history(struct writer *w, const struct health__entry *e)
 {
     const struct health__stored *s = &e->s;
 
     if (s->state == HEALTH__PENDING)
-        return true;
-    if (s->raw != s->state &&
-        !cJSON_AddStringToObject(o, "lastRunStatus", status_names[s->raw]))
-        return false;
-    if (s->since_ms && !add_time(o, "statusSince", s->since_ms))
-        return false;
-    if (s->state != HEALTH_PASS && s->last_pass_ms &&
-        !add_time(o, "lastPassTime", s->last_pass_ms))
-        return false;
-    if (s->last_fail_ms && !add_time(o, "lastFailTime", s->last_fail_ms))
-        return false;
-    return !s->fails_in_row ||
-           cJSON_AddNumberToObject(o, "failuresInRow", s->fails_in_row);
+        return;
+    if (s->raw != s->state)
+        member_string(w, "lastRunStatus", status_names[s->raw]);
+    if (s->since_ms)
+        member_time(w, "statusSince", s->since_ms);
+    if (s->state != HEALTH_PASS && s->last_pass_ms)
+        member_time(w, "lastPassTime", s->last_pass_ms);
+    if (s->last_fail_ms)
+        member_time(w, "lastFailTime", s->last_fail_ms);
+    if (s->fails_in_row)
+        member_number(w, "failuresInRow", s->fails_in_row);
 }
 
-static bool add_details(cJSON *o, const struct health__entry *e)
+static void write_details(struct writer *w, const struct health__entry *e)
 {
-    cJSON *out = entry_output(e);
-
-    if (out && !cJSON_AddItemToObject(o, "output", out)) {
-        cJSON_Delete(out);
-        return false;
+    member_output(w, e);
+    if (e->s.r.has_observed) {
+        member_number(w, "observedValue", e->s.r.observed);
+        if (e->s.r.unit[0])
+            member_string(w, "observedUnit", e->s.r.unit);
     }
-    if (e->s.r.has_observed &&
-        (!cJSON_AddNumberToObject(o, "observedValue", e->s.r.observed) ||
-         (e->s.r.unit[0] &&
-          !cJSON_AddStringToObject(o, "observedUnit", e->s.r.unit))))
-        return false;
-    if (!e->heartbeat && e->s.state != HEALTH__PENDING &&
-        !cJSON_AddNumberToObject(o, "durationMs",
-                                 round((double)e->s.duration_us) / 1000.0))
-        return false;
-    return e->heartbeat || add_history(o, e);
+    if (!e->heartbeat && e->s.state != HEALTH__PENDING)
+        member_number(w, "durationMs",
+                      round((double)e->s.duration_us) / 1000.0);
+    if (!e->heartbeat)
+        write_history(w, e);
 }
 
-static cJSON *entry_json(const struct health__query *q,
-                         const struct health__entry *e, bool details)
+/* "name":[{...}], the entry's one-element array. */
+static void write_entry(struct writer *w, const struct health__query *q,
+                        const struct health__entry *e, bool details)
 {
-    char when[40];
-    cJSON *o = cJSON_CreateObject();
-
-    if (!o)
-        return NULL;
-    if (!cJSON_AddStringToObject(o, "status", status_names[entry_status(q, e)]))
-        goto fail;
-    if (e->s.time_ms) {
-        health__format_time(e->s.time_ms, when, sizeof(when));
-        if (!cJSON_AddStringToObject(o, "time", when))
-            goto fail;
-    }
-    if (details && !add_details(o, e))
-        goto fail;
-    return o;
-
-fail:
-    cJSON_Delete(o);
-    return NULL;
+    put_key(w, e->name);
+    open_object(w, '[');
+    open_object(w, '{');
+    member_string(w, "status", status_names[entry_status(q, e)]);
+    if (e->s.time_ms)
+        member_time(w, "time", e->s.time_ms);
+    if (details)
+        write_details(w, e);
+    close_object(w, '}');
+    close_object(w, ']');
 }
 
 static bool keep_entry(const struct health__query *q,
@@ -261,23 +456,20 @@ static bool entry_details(const struct health__query *q,
     return true;
 }
 
-/* Adds "checks", failing ones first, then warning, then passing ones, each
- * in registration order; returns how many entries the trim left out, or
- * -1. */
-static long add_checks(cJSON *root, const struct health__snapshot *snap,
-                       const struct health__query *q, enum trim t)
+/* Writes "checks", failing ones first, then warning, then passing ones,
+ * each in registration order; returns how many entries the trim left
+ * out. */
+static long write_checks(struct writer *w, const struct health__snapshot *snap,
+                         const struct health__query *q, enum trim t)
 {
     static const health_status_t order[] = { HEALTH_FAIL, HEALTH_WARN,
                                              HEALTH_PASS };
-    cJSON *checks = cJSON_AddObjectToObject(root, "checks");
-    cJSON *arr;
-    cJSON *o;
     long dropped = 0;
     size_t i;
     size_t k;
 
-    if (!checks)
-        return -1;
+    put_key(w, "checks");
+    open_object(w, '{');
     for (k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
         for (i = 0; i < snap->n; i++) {
             const struct health__entry *e = &snap->v[i];
@@ -287,36 +479,32 @@ static long add_checks(cJSON *root, const struct health__snapshot *snap,
                 dropped++;
                 continue;
             }
-            o = entry_json(q, e, entry_details(q, e, t));
-            arr = cJSON_AddArrayToObject(checks, e->name);
-            if (!o || !arr || !cJSON_AddItemToArray(arr, o)) {
-                cJSON_Delete(o);
-                return -1;
-            }
+            write_entry(w, q, e, entry_details(q, e, t));
         }
     }
+    close_object(w, '}');
     return dropped;
 }
 
-static bool add_info(cJSON *root, const struct health__config *cfg)
+static void write_info(struct writer *w, const struct health__config *cfg)
 {
-    return (!cfg->version ||
-            cJSON_AddStringToObject(root, "version", cfg->version)) &&
-           (!cfg->release_id ||
-            cJSON_AddStringToObject(root, "releaseId", cfg->release_id)) &&
-           (!cfg->service_id ||
-            cJSON_AddStringToObject(root, "serviceId", cfg->service_id)) &&
-           (!cfg->description ||
-            cJSON_AddStringToObject(root, "description", cfg->description));
+    if (cfg->version)
+        member_string(w, "version", cfg->version);
+    if (cfg->release_id)
+        member_string(w, "releaseId", cfg->release_id);
+    if (cfg->service_id)
+        member_string(w, "serviceId", cfg->service_id);
+    if (cfg->description)
+        member_string(w, "description", cfg->description);
 }
 
-static bool add_notes(cJSON *root, long dropped, enum trim t)
+static void write_notes(struct writer *w, long dropped, enum trim t)
 {
     char buf[160];
     int n;
 
     if (t == TRIM_NONE)
-        return true;
+        return;
     n = snprintf(buf, sizeof(buf),
                  "report shortened to fit %d bytes: ", BODY_LIMIT);
     if (t == TRIM_PASSING_OUTPUTS)
@@ -332,60 +520,77 @@ static bool add_notes(cJSON *root, long dropped, enum trim t)
     else
         (void)snprintf(buf + n, sizeof(buf) - (size_t)n,
                        "all %ld checks left out", dropped);
-    return cJSON_AddStringToObject(root, "notes", buf) != NULL;
+    member_string(w, "notes", buf);
 }
 
-static char *render(const struct health__snapshot *snap,
-                    const struct health__query *q,
-                    const struct health__config *cfg, enum trim t)
+static int render(const struct health__snapshot *snap,
+                  const struct health__query *q,
+                  const struct health__config *cfg, enum trim t,
+                  struct health__buf *b)
 {
+    struct writer w = { .b = b };
     const char *note;
     health_status_t st = health__report_status(snap, q, &note);
-    cJSON *root = cJSON_CreateObject();
-    char *body = NULL;
     long dropped;
 
-    if (!root)
-        return NULL;
-    if (!cJSON_AddStringToObject(root, "status", status_names[st]) ||
-        (note && !cJSON_AddStringToObject(root, "output", note)) ||
-        !add_info(root, cfg))
-        goto out;
-    dropped = add_checks(root, snap, q, t);
-    if (dropped < 0 || !add_notes(root, dropped, t))
-        goto out;
-    body = cJSON_PrintUnformatted(root);
-out:
-    cJSON_Delete(root);
-    return body;
+    b->len = 0;
+    if (b->p)
+        b->p[0] = '\0';
+    open_object(&w, '{');
+    member_string(&w, "status", status_names[st]);
+    if (note)
+        member_string(&w, "output", note);
+    write_info(&w, cfg);
+    dropped = write_checks(&w, snap, q, t);
+    write_notes(&w, dropped, t);
+    close_object(&w, '}');
+    if (!w.failed)
+        return 0;
+    b->len = 0;
+    if (b->p)
+        b->p[0] = '\0';
+    return -ENOMEM;
 }
 
+int health__report_json_buf(const struct health__snapshot *snap,
+                            const struct health__query *q,
+                            const struct health__config *cfg,
+                            struct health__buf *b, health_status_t *status)
+{
+    const char *note;
+    enum trim t;
+    int r;
+
+    *status = health__report_status(snap, q, &note);
+    for (t = TRIM_NONE; t <= TRIM_CHECKS; t++) {
+        r = render(snap, q, cfg, t, b);
+        if (r < 0 || b->len <= BODY_LIMIT || t == TRIM_CHECKS)
+            return r;
+    }
+    return 0;
+}
+
+void health__buf_fini(struct health__buf *b)
+{
+    free(b->p);
+    *b = (struct health__buf){ 0 };
+}
+
+/* The body is the writer's own block, handed over: it comes from
+ * realloc(), so health__report_free() releases it. */
 char *health__report_json(const struct health__snapshot *snap,
                           const struct health__query *q,
                           const struct health__config *cfg, size_t *len,
                           health_status_t *status)
 {
-    const char *note;
-    enum trim t;
-    char *printed;
-    char *body;
+    struct health__buf b = { 0 };
 
-    *status = health__report_status(snap, q, &note);
-    for (t = TRIM_NONE; t <= TRIM_CHECKS; t++) {
-        printed = render(snap, q, cfg, t);
-        if (!printed)
-            return NULL;
-        *len = strlen(printed);
-        if (*len <= BODY_LIMIT || t == TRIM_CHECKS) {
-            body = malloc(*len + 1);
-            if (body)
-                memcpy(body, printed, *len + 1);
-            cJSON_free(printed);
-            return body;
-        }
-        cJSON_free(printed);
+    if (health__report_json_buf(snap, q, cfg, &b, status) < 0) {
+        health__buf_fini(&b);
+        return NULL;
     }
-    return NULL;
+    *len = b.len;
+    return b.p;
 }
 
 /* A bounded text buffer; text past the limit is dropped, and noticed. */

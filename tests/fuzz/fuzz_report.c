@@ -38,11 +38,16 @@
  * check (why "reason withheld" without details) and a closing
  * "<endpoint> check passed|failed" line.
  * Also: health__query_matches() is false exactly for a per-check path
- * that selects nothing; and with one cJSON allocation made to fail (picked
- * by the input), a call returns a valid body or NULL and leaks nothing.
+ * that selects nothing.
+ *
+ * The body is byte for byte what the former cJSON renderer
+ * (tests/report-ref.c) prints, and health__report_json_buf() writes the
+ * same bytes into a buffer kept across inputs, without growing it when
+ * it renders the same input a second time.
  */
 #include "health-internal.h"
 #include "fuzz-util.h"
+#include "report-ref.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -727,31 +732,30 @@ static void dump(const char *what, const char *body, size_t len)
     fprintf(stderr, "\n--- end of %s\n", what);
 }
 
-/*
- * Allocation failures: the last two bytes pick the Nth cJSON allocation
- * of each report call to fail (0: none).  A call may then return NULL,
- * and must leak nothing (LeakSanitizer).  cJSON's global hooks are fine
- * here: the fuzzer is single-threaded.
- */
-static unsigned long alloc_count;
-static unsigned long alloc_fail_at;
-
-static void *failing_malloc(size_t size)
+/* The JSON body against the reference, and the writer's reusable buffer:
+ * the same bytes, and no growth when the same input renders again. */
+static void check_against_reference(const struct fuzz_case *fc,
+                                    const char *body, size_t len)
 {
-    if (alloc_fail_at && ++alloc_count == alloc_fail_at)
-        return NULL;
-    return malloc(size);
-}
+    static struct health__buf b;
+    health_status_t ref_st;
+    health_status_t st;
+    enum trim trim;
+    char *ref = ref_report_json(&fc->snap, &fc->q, &fc->h->cfg, &ref_st, &trim);
+    char *p;
+    size_t cap;
 
-/* With n 0, cJSON's default hooks: the allocation path of production,
- * realloc() included. */
-static void fail_allocation(unsigned long n)
-{
-    cJSON_Hooks hooks = { failing_malloc, free };
-
-    cJSON_InitHooks(n ? &hooks : NULL);
-    alloc_count = 0;
-    alloc_fail_at = n;
+    FUZZ_CHECK(strlen(ref) == len && memcmp(ref, body, len) == 0);
+    FUZZ_CHECK(
+        health__report_json_buf(&fc->snap, &fc->q, &fc->h->cfg, &b, &st) == 0);
+    FUZZ_CHECK(st == ref_st && b.len == len && memcmp(b.p, ref, len) == 0);
+    p = b.p;
+    cap = b.cap;
+    FUZZ_CHECK(
+        health__report_json_buf(&fc->snap, &fc->q, &fc->h->cfg, &b, &st) == 0);
+    FUZZ_CHECK(b.p == p && b.cap == cap && b.len == len);
+    FUZZ_CHECK(b.p[len] == '\0' && memcmp(b.p, ref, len) == 0);
+    cJSON_free(ref);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -761,7 +765,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     health_status_t status = (health_status_t)-1;
     health_status_t st;
     const char *note = NULL;
-    unsigned long fail_at;
     size_t n_inc;
     size_t len = 0;
     struct health__check *c;
@@ -773,8 +776,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     handle_from_input(&in, &fc);
     entries_from_input(&in, &fc);
     query_from_input(&in, &fc, qb);
-    fail_at = (unsigned long)fuzz_u8(&in) << 8;
-    fail_at |= fuzz_u8(&in);
 
     (void)pthread_mutex_lock(&fc.h->lock);
     FUZZ_CHECK(health__snapshot_take(fc.h, &fc.snap) == 0);
@@ -789,33 +790,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(health__query_matches(&fc.snap, &fc.q) ==
                (!fc.q.only || n_inc > 0));
 
-    fail_allocation(fail_at);
     body = health__report_json(&fc.snap, &fc.q, &fc.h->cfg, &len, &status);
-    fail_allocation(0);
     dump("json", body, len);
-    FUZZ_CHECK(status == st);
-    if (body) {
-        size_feature(0, len);
-        check_json(&fc, body, len, status);
-        health__report_free(body);
-    } else {
-        FUZZ_CHECK(fail_at != 0);
-    }
+    FUZZ_CHECK(body && status == st);
+    size_feature(0, len);
+    check_json(&fc, body, len, status);
+    check_against_reference(&fc, body, len);
+    health__report_free(body);
 
     len = 0;
     status = (health_status_t)-1;
-    fail_allocation(fail_at);
     body = health__report_text(&fc.snap, &fc.q, fc.verbose, &len, &status);
-    fail_allocation(0);
     dump("text", body, len);
-    if (body) {
-        size_feature(1, len);
-        FUZZ_CHECK(status == st);
-        check_text(&fc, body, len, status);
-        health__report_free(body);
-    } else {
-        FUZZ_CHECK(fail_at != 0);
-    }
+    FUZZ_CHECK(body && status == st);
+    size_feature(1, len);
+    check_text(&fc, body, len, status);
+    health__report_free(body);
 
     health__snapshot_fini(&fc.snap);
     /* No thread runs the "stuck" runs marked above: end them, so destroy

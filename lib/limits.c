@@ -14,7 +14,7 @@
  *
  * "Idle" is every state but answering a request: a connection waiting
  * for (or trickling) its next request.  A connection shut down here is
- * closed by libmicrohttpd on its next pass; until then it still holds a
+ * closed by the thread holding it on its next pass; until then it still holds a
  * socket, so at most max_total + headroom are open at once.
  *
  * Memory: one record per connection and per address, allocated when the
@@ -22,12 +22,15 @@
  * heap that double when full.  Everything is bounded by max_total +
  * headroom.  Every operation is O(1) but the heap's O(log addresses).
  *
- * Used by the HTTP thread only: no locks.  Free of libmicrohttpd types.
+ * Shared by the front thread and libmicrohttpd's: every entry point
+ * takes the lock, held for O(1) or O(log) work, never across I/O but the
+ * shutdown() of a cut.  Free of libmicrohttpd types.
  */
 #include "health-internal.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +70,7 @@ struct peer {
 };
 
 struct health__limits {
+    pthread_mutex_t lock;
     unsigned max_total;
     unsigned max_per_ip;
     unsigned headroom;
@@ -141,6 +145,10 @@ int health__limits_new(struct health__limits **ret, unsigned max_total,
 
     if (!l)
         return -ENOMEM;
+    if (pthread_mutex_init(&l->lock, NULL) != 0) {
+        free(l);
+        return -ENOMEM;
+    }
     l->max_total = max_total;
     l->max_per_ip = max_per_ip;
     l->headroom = headroom;
@@ -167,6 +175,7 @@ void health__limits_free(struct health__limits *l)
     }
     free(l->table);
     free(l->heap);
+    (void)pthread_mutex_destroy(&l->lock);
     free(l);
 }
 
@@ -389,7 +398,7 @@ static bool evict(struct health__limits *l)
     return true;
 }
 
-bool health__limits_admit(struct health__limits *l, const struct in6_addr *a)
+static bool admit(struct health__limits *l, const struct in6_addr *a)
 {
     struct peer *p = find_peer(l, a);
 
@@ -406,8 +415,8 @@ bool health__limits_admit(struct health__limits *l, const struct in6_addr *a)
     return l->open - l->cut < l->max_total || evict(l);
 }
 
-struct health__conn *health__limits_open(struct health__limits *l,
-                                         const struct in6_addr *a, int fd)
+static struct health__conn *conn_open(struct health__limits *l,
+                                      const struct in6_addr *a, int fd)
 {
     struct peer *p = find_peer(l, a);
     struct health__conn *c;
@@ -437,7 +446,7 @@ struct health__conn *health__limits_open(struct health__limits *l,
     return c;
 }
 
-void health__limits_close(struct health__limits *l, struct health__conn *c)
+static void conn_close(struct health__limits *l, struct health__conn *c)
 {
     struct peer *p;
     struct peer *last;
@@ -471,7 +480,7 @@ void health__limits_close(struct health__limits *l, struct health__conn *c)
     l->free_peers = p;
 }
 
-void health__limits_busy(struct health__conn *c, bool busy)
+static void conn_busy(struct health__conn *c, bool busy)
 {
     if (!c)
         return;
@@ -481,4 +490,46 @@ void health__limits_busy(struct health__conn *c, bool busy)
     } else if (!busy && c->state == CONN_BUSY) {
         idle_push(c->l, c);
     }
+}
+
+bool health__limits_admit(struct health__limits *l, const struct in6_addr *a)
+{
+    bool r;
+
+    (void)pthread_mutex_lock(&l->lock);
+    r = admit(l, a);
+    (void)pthread_mutex_unlock(&l->lock);
+    return r;
+}
+
+struct health__conn *health__limits_open(struct health__limits *l,
+                                         const struct in6_addr *a, int fd)
+{
+    struct health__conn *c;
+
+    (void)pthread_mutex_lock(&l->lock);
+    c = conn_open(l, a, fd);
+    (void)pthread_mutex_unlock(&l->lock);
+    return c;
+}
+
+void health__limits_close(struct health__limits *l, struct health__conn *c)
+{
+    if (!c)
+        return;
+    (void)pthread_mutex_lock(&l->lock);
+    conn_close(l, c);
+    (void)pthread_mutex_unlock(&l->lock);
+}
+
+void health__limits_busy(struct health__conn *c, bool busy)
+{
+    struct health__limits *l;
+
+    if (!c)
+        return;
+    l = c->l;
+    (void)pthread_mutex_lock(&l->lock);
+    conn_busy(c, busy);
+    (void)pthread_mutex_unlock(&l->lock);
 }

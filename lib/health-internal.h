@@ -456,6 +456,49 @@ bool health__trust_details(const struct health__config *cfg,
                            const struct sockaddr *peer, int fd,
                            const char *authorization);
 
+/* request.c */
+/* The longest request head the front thread reads; a longer one goes to
+ * libmicrohttpd. */
+#define HEALTH__REQUEST_MAX 4096
+#define HEALTH__REQUEST_HEADERS_MAX 64
+
+/* A plain probe request, as health__request_parse() found it. */
+struct health__request {
+    size_t consumed; /* bytes of the request, its blank line included */
+    bool head;       /* HEAD, else GET */
+    bool http10;
+    bool close;                /* the connection ends after the answer */
+    bool has_accept;           /* an Accept header was seen */
+    char path[256];            /* the request target, a path with no query */
+    const char *authorization; /* into the parsed buffer, or NULL */
+    size_t authorization_len;
+};
+
+enum health__parse {
+    HEALTH__REQ_OK,      /* a plain probe request, whole */
+    HEALTH__REQ_PARTIAL, /* no blank line yet */
+    HEALTH__REQ_OTHER    /* anything else: libmicrohttpd's to answer */
+};
+
+/* Parses the @len bytes at @buf, the start of what the peer sent. */
+enum health__parse health__request_parse(const char *buf, size_t len,
+                                         struct health__request *r);
+
+/* front.c */
+struct health__front;
+/* Hands the accepted connection @fd to libmicrohttpd, which owns it from
+ * then on (and closes it on failure).  Runs on the hand-over thread. */
+typedef void health__handoff_fn(void *ctx, int fd, const struct sockaddr *sa,
+                                socklen_t len);
+/* Starts the front thread on the listening socket @fd (owned by the
+ * front from then on, unless this fails) with @cap connection slots. */
+int health__front_start(health_t *h, int fd, struct health__limits *limits,
+                        unsigned cap, health__handoff_fn *handoff, void *ctx,
+                        struct health__front **ret);
+/* Stops both threads, closes the connections waiting here and the
+ * listening socket; queued hand-overs are delivered first. */
+void health__front_stop(struct health__front *f);
+
 /* http.c */
 int health__http_start(health_t *h);
 void health__http_stop(health_t *h);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The HTTP server: libmicrohttpd with one internal thread in poll mode
- * (epoll in libmicrohttpd 0.9.75 stalls when 128 or 256 connections are
- * ready at once), routing, methods, who sees details (trust.c) and
- * connection limits (limits.c).
+ * The HTTP server: the front thread (front.c) accepts and answers plain
+ * probes; libmicrohttpd, with one internal thread in poll mode (epoll in
+ * libmicrohttpd 0.9.75 stalls when 128 or 256 connections are ready at
+ * once) and no listening socket of its own, answers every other request
+ * the front hands over: routing, methods, who sees details (trust.c) and
+ * connection limits (limits.c) apply on both sides.
  * The only file that includes microhttpd.h.
  *
  * Requests are answered on the access handler's second call: answering on
@@ -18,13 +20,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #if MHD_VERSION < 0x00097002
@@ -53,6 +53,7 @@ struct cached {
 struct health__http {
     health_t *h;
     struct MHD_Daemon *d;
+    struct health__front *front;
     struct MHD_Response *not_found;
     struct MHD_Response *not_allowed;
     struct MHD_Response *bad_request;
@@ -439,19 +440,29 @@ static int make_static(struct health__http *s)
     return -ENOMEM;
 }
 
-static struct MHD_Daemon *start_daemon(struct health__http *s, int fd)
+static struct MHD_Daemon *start_daemon(struct health__http *s)
 {
     const struct health__config *cfg = &s->h->cfg;
     /* No MHD_USE_ERROR_LOG: libmicrohttpd 0.9.75 crashes when a stop
      * races with the error-logging path of a malformed request. */
     return MHD_start_daemon(
-        MHD_USE_POLL_INTERNAL_THREAD, 0, on_accept, s, on_request, s,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
+        0, on_accept, s, on_request, s, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections + CUT_HEADROOM, MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         cfg->connection_memory, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_SIZE, MHD_OPTION_END);
+}
+
+/* A connection the front thread hands over (front.c). */
+static void hand_to_mhd(void *ctx, int fd, const struct sockaddr *sa,
+                        socklen_t len)
+{
+    struct health__http *s = ctx;
+
+    /* On failure libmicrohttpd has closed the socket. */
+    (void)MHD_add_connection(s->d, fd, sa, len);
 }
 
 static void http_free(struct health__http *s)
@@ -491,34 +502,26 @@ static int http_new(health_t *h, struct health__http **ret)
     return 0;
 }
 
-/* Whether @fd still names the socket that @guard (a duplicate) holds:
- * while the guard is open that socket cannot go away. */
-static bool same_socket(int fd, int guard)
-{
-    struct stat a;
-    struct stat b;
-
-    return fstat(fd, &a) == 0 && fstat(guard, &b) == 0 &&
-           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
-/* Starts libmicrohttpd on @fd, which it owns from then on.  It closes
- * the socket on some failure paths and not on others: a duplicate tells
- * which, so the descriptor is closed exactly once, never after its
- * number was reused by another thread. */
+/* Starts libmicrohttpd, then the front thread on @fd, which is owned
+ * by the front from then on, or closed here on failure. */
 static int serve(struct health__http *s, int fd)
 {
-    int guard = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    int r;
 
-    if (guard < 0) {
+    s->d = start_daemon(s);
+    if (!s->d) {
         (void)close(fd);
         return -EIO;
     }
-    s->d = start_daemon(s, fd);
-    if (!s->d && same_socket(fd, guard))
+    r = health__front_start(s->h, fd, s->limits,
+                            s->h->cfg.max_connections + CUT_HEADROOM,
+                            hand_to_mhd, s, &s->front);
+    if (r < 0) {
         (void)close(fd);
-    (void)close(guard);
-    return s->d ? 0 : -EIO;
+        MHD_stop_daemon(s->d);
+        s->d = NULL;
+    }
+    return r;
 }
 
 int health__http_start(health_t *h)
@@ -558,6 +561,8 @@ void health__http_stop(health_t *h)
 
     if (!s)
         return;
+    /* The front first: its queued hand-overs still reach libmicrohttpd. */
+    health__front_stop(s->front);
     MHD_stop_daemon(s->d);
     atomic_store(&h->port, 0);
     h->http = NULL;

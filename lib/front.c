@@ -586,7 +586,7 @@ static int front_new(health_t *h, int fd, struct health__limits *limits,
     if (f->wake_fd < 0 || !f->slots || !f->free_slots || !f->pfd || !f->pslot ||
         !f->ring) {
         front_free(f);
-        return f->wake_fd < 0 ? -EMFILE : -ENOMEM;
+        return -ENOMEM;
     }
     for (i = 0; i < cap; i++) {
         f->slots[i].fd = -1;

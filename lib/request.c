@@ -120,8 +120,10 @@ static bool parse_header(const char *b, size_t n, struct health__request *r,
     if (name_is(b, k, "Host")) {
         (*hosts)++;
     } else if (name_is(b, k, "Connection")) {
+        /* HTTP/1.0 keep-alive is answered with a header of its own:
+         * libmicrohttpd's.  In HTTP/1.1 the token changes nothing. */
         if (list_has(b + v, e - v, "upgrade") ||
-            list_has(b + v, e - v, "keep-alive"))
+            (r->http10 && list_has(b + v, e - v, "keep-alive")))
             return false;
         if (list_has(b + v, e - v, "close"))
             r->close = true;

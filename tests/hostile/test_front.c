@@ -167,10 +167,11 @@ static void test_keepalive(void)
         "GET /live HTTP/1.1\r\nHost: x\r\n\r\n"
         "GET /started HTTP/1.1\r\nHost: x\r\n\r\n"
         "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /ready HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
         "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" /* libmicrohttpd: 404 */
         "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"
         "GET /live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    static const int want[] = { 200, 200, 200, 404, 200, 200 };
+    static const int want[] = { 200, 200, 200, 200, 404, 200, 200 };
     static struct hc_reply r;
     struct hc_request q = { .head = pipeline };
     int port;
@@ -181,8 +182,8 @@ static void test_keepalive(void)
     /* All at once, then the same one request at a time on one socket. */
     hc_reply_init(&r);
     hc_exchange("127.0.0.1", port, &q, SLOW(3000), &r);
-    ASSERT_EQ(r.n, 6);
-    for (i = 0; i < 6; i++)
+    ASSERT_EQ(r.n, 7);
+    for (i = 0; i < 7; i++)
         ASSERT_EQ(r.status[i], want[i]);
     ASSERT_TRUE(r.closed);
     {
@@ -191,7 +192,7 @@ static void test_keepalive(void)
         char buf[8192];
 
         ASSERT_GE(fd, 0);
-        for (i = 0; i < 6; i++) {
+        for (i = 0; i < 7; i++) {
             const char *next = strstr(p, "\r\n\r\n") + 4;
             size_t got = 0;
             bool whole = false;

@@ -16,7 +16,9 @@
  *
  * The hand-over runs on its own thread, because libmicrohttpd allocates
  * in the caller of MHD_add_connection(): a queue of fixed size, filled
- * here without allocating, drained there.
+ * here without allocating, drained there.  A connection is admitted once,
+ * here, and its record in the limits goes with it: from accept to close
+ * it is counted, wherever it is.
  *
  * Connections wait here between requests; a connection that sends part
  * of a request goes to libmicrohttpd, which reads it at its pace under
@@ -67,6 +69,7 @@ struct slot {
 
 struct handoff {
     int fd;
+    struct health__conn *lc; /* its record in the limits, handed over too */
     struct sockaddr_storage sa;
     socklen_t sa_len;
 };
@@ -135,12 +138,14 @@ static void *handoff_thread(void *arg)
         f->ring_head = (f->ring_head + 1) % f->ring_cap;
         f->ring_n--;
         (void)pthread_mutex_unlock(&f->ring_lock);
-        f->handoff(f->handoff_ctx, ho.fd, (struct sockaddr *)&ho.sa, ho.sa_len);
+        f->handoff(f->handoff_ctx, ho.fd, (struct sockaddr *)&ho.sa, ho.sa_len,
+                   ho.lc);
     }
 }
 
-/* Queues @s's connection for libmicrohttpd; closes it when the queue is
- * full (libmicrohttpd is that far behind). */
+/* Queues @s's connection for libmicrohttpd, with its record in the
+ * limits: it stays counted until libmicrohttpd closes it.  Closes it when
+ * the queue is full (libmicrohttpd is that far behind). */
 static void hand_over(struct health__front *f, struct slot *s)
 {
     bool queued = false;
@@ -150,6 +155,7 @@ static void hand_over(struct health__front *f, struct slot *s)
         struct handoff *ho = &f->ring[(f->ring_head + f->ring_n) % f->ring_cap];
 
         ho->fd = s->fd;
+        ho->lc = s->lc;
         ho->sa = s->sa;
         ho->sa_len = s->sa_len;
         f->ring_n++;
@@ -157,9 +163,10 @@ static void hand_over(struct health__front *f, struct slot *s)
         (void)pthread_cond_signal(&f->ring_cond);
     }
     (void)pthread_mutex_unlock(&f->ring_lock);
-    health__limits_close(f->limits, s->lc);
-    if (!queued)
+    if (!queued) {
+        health__limits_close(f->limits, s->lc);
         (void)close(s->fd);
+    }
     s->fd = -1;
     s->lc = NULL;
     f->free_slots[f->n_free++] = (unsigned)(s - f->slots);

@@ -486,10 +486,11 @@ enum health__parse health__request_parse(const char *buf, size_t len,
 
 /* front.c */
 struct health__front;
-/* Hands the accepted connection @fd to libmicrohttpd, which owns it from
- * then on (and closes it on failure).  Runs on the hand-over thread. */
+/* Hands the accepted connection @fd, with its record @lc in the limits,
+ * to libmicrohttpd, which owns both from then on (and closes them on
+ * failure).  Runs on the hand-over thread. */
 typedef void health__handoff_fn(void *ctx, int fd, const struct sockaddr *sa,
-                                socklen_t len);
+                                socklen_t len, struct health__conn *lc);
 /* Starts the front thread on the listening socket @fd (owned by the
  * front from then on, unless this fails) with @cap connection slots. */
 int health__front_start(health_t *h, int fd, struct health__limits *limits,

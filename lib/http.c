@@ -64,6 +64,18 @@ struct health__http {
     struct cached cache[4][2];
     struct cached metrics[2]; /* text format, OpenMetrics */
     struct health__limits *limits;
+
+    /* Connections handed over and not yet started by libmicrohttpd, with
+     * their records in the limits (hand_to_mhd(), on_connection()). */
+    pthread_mutex_t inflight_lock;
+    struct inflight *inflight;
+    unsigned n_inflight;
+    unsigned inflight_cap;
+};
+
+struct inflight {
+    int fd;
+    struct health__conn *lc;
 };
 
 /* The arguments of a request that shape its report. */
@@ -74,35 +86,42 @@ struct args {
     bool overflow;
 };
 
-/* Admits a connection within the limits (limits.c). */
-static mhd_result on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+/* Takes the record of the handed-over connection @fd out of the
+ * in-flight list; NULL if it is not there. */
+static struct health__conn *inflight_take(struct health__http *s, int fd)
 {
-    struct health__http *s = cls;
-    struct in6_addr a;
+    struct health__conn *lc = NULL;
+    unsigned i;
 
-    (void)len;
-    if (!health__peer_addr(sa, &a))
-        return MHD_NO;
-    return health__limits_admit(s->limits, &a) ? MHD_YES : MHD_NO;
+    (void)pthread_mutex_lock(&s->inflight_lock);
+    for (i = 0; i < s->n_inflight; i++) {
+        if (s->inflight[i].fd == fd) {
+            lc = s->inflight[i].lc;
+            s->inflight[i] = s->inflight[--s->n_inflight];
+            break;
+        }
+    }
+    (void)pthread_mutex_unlock(&s->inflight_lock);
+    return lc;
 }
 
+/* A connection libmicrohttpd starts or closes.  Every one came from the
+ * front, which admitted it: its record comes with it. */
 static void on_connection(void *cls, struct MHD_Connection *con, void **sock,
                           enum MHD_ConnectionNotificationCode code)
 {
     struct health__http *s = cls;
-    const union MHD_ConnectionInfo *addr;
     const union MHD_ConnectionInfo *fd;
-    struct in6_addr a;
 
     if (code != MHD_CONNECTION_NOTIFY_STARTED) {
         health__limits_close(s->limits, *sock);
         *sock = NULL;
         return;
     }
-    addr = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     fd = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (addr && fd && health__peer_addr(addr->client_addr, &a))
-        *sock = health__limits_open(s->limits, &a, fd->connect_fd);
+    *sock = fd ? inflight_take(s, fd->connect_fd) : NULL;
+    /* Waiting for a request: idle again, so it may be cut for room. */
+    health__limits_busy(*sock, false);
 }
 
 /* Marks the connection as answering a request, or done with one. */
@@ -447,7 +466,7 @@ static struct MHD_Daemon *start_daemon(struct health__http *s)
      * races with the error-logging path of a malformed request. */
     return MHD_start_daemon(
         MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
-        0, on_accept, s, on_request, s, MHD_OPTION_CONNECTION_LIMIT,
+        0, NULL, NULL, on_request, s, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections + CUT_HEADROOM, MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         cfg->connection_memory, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
@@ -455,14 +474,38 @@ static struct MHD_Daemon *start_daemon(struct health__http *s)
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_SIZE, MHD_OPTION_END);
 }
 
-/* A connection the front thread hands over (front.c). */
+/*
+ * A connection the front thread hands over (front.c), with its record in
+ * the limits, which on_connection() attaches once libmicrohttpd starts
+ * it.  Until then the record is busy: never cut, so never shut down after
+ * libmicrohttpd closed the socket on a failure and its number was reused.
+ */
 static void hand_to_mhd(void *ctx, int fd, const struct sockaddr *sa,
-                        socklen_t len)
+                        socklen_t len, struct health__conn *lc)
 {
     struct health__http *s = ctx;
+    struct health__conn *stale;
 
-    /* On failure libmicrohttpd has closed the socket. */
-    (void)MHD_add_connection(s->d, fd, sa, len);
+    health__limits_busy(lc, true);
+    /* A record left by a start libmicrohttpd gave up on (it closed the
+     * socket without a notification) has the same number. */
+    stale = inflight_take(s, fd);
+    health__limits_close(s->limits, stale);
+    (void)pthread_mutex_lock(&s->inflight_lock);
+    if (s->n_inflight < s->inflight_cap) {
+        s->inflight[s->n_inflight].fd = fd;
+        s->inflight[s->n_inflight++].lc = lc;
+        lc = NULL;
+    }
+    (void)pthread_mutex_unlock(&s->inflight_lock);
+    if (lc) { /* cannot happen: the list holds as many as the queue */
+        health__limits_close(s->limits, lc);
+        (void)close(fd);
+        return;
+    }
+    if (MHD_add_connection(s->d, fd, sa, len) != MHD_YES)
+        /* libmicrohttpd closed the socket. */
+        health__limits_close(s->limits, inflight_take(s, fd));
 }
 
 static void http_free(struct health__http *s)
@@ -480,6 +523,8 @@ static void http_free(struct health__http *s)
     free_static(s);
     health__snapshot_fini(&s->snap);
     health__limits_free(s->limits);
+    free(s->inflight);
+    (void)pthread_mutex_destroy(&s->inflight_lock);
     free(s);
 }
 
@@ -491,10 +536,20 @@ static int http_new(health_t *h, struct health__http **ret)
     if (!s)
         return -ENOMEM;
     s->h = h;
-    if (health__limits_new(&s->limits, cfg->max_connections,
+    if (pthread_mutex_init(&s->inflight_lock, NULL) != 0) {
+        free(s);
+        return -ENOMEM;
+    }
+    /* As many as the front's hand-over queue holds. */
+    s->inflight_cap = cfg->max_connections + CUT_HEADROOM;
+    s->inflight = calloc(s->inflight_cap, sizeof(*s->inflight));
+    if (!s->inflight ||
+        health__limits_new(&s->limits, cfg->max_connections,
                            cfg->max_connections_per_ip, CUT_HEADROOM) < 0 ||
         make_static(s) < 0) {
         health__limits_free(s->limits);
+        free(s->inflight);
+        (void)pthread_mutex_destroy(&s->inflight_lock);
         free(s);
         return -ENOMEM;
     }

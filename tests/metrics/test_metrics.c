@@ -9,6 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* "MAJOR.MINOR.PATCH" of the header built against. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define VERSION            \
+ STR(HEALTH_VERSION_MAJOR) \
+ "." STR(HEALTH_VERSION_MINOR) "." STR(HEALTH_VERSION_PATCH)
+
 #define PROMETHEUS_ACCEPT                                                  \
  "Accept: application/openmetrics-text;version=1.0.0,application/"         \
  "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/" \
@@ -229,9 +236,10 @@ static void test_values(void)
     ASSERT_D(value_of(r.body, "health_check_status{check=\"loop\","
                               "status=\"pass\"}"),
              ==, 1);
-    ASSERT_CONTAINS(r.body, "\nhealth_build_info{libhealth_version=\"0.2.0\","
-                            "version=\"1.0 \\\"beta\\\" \\\\ x\","
-                            "service_id=\"svc\",release_id=\"r7\"} 1\n");
+    ASSERT_CONTAINS(r.body,
+                    "\nhealth_build_info{libhealth_version=\"" VERSION "\","
+                    "version=\"1.0 \\\"beta\\\" \\\\ x\","
+                    "service_id=\"svc\",release_id=\"r7\"} 1\n");
     ASSERT_TRUE(strstr(r.body, "secret") == NULL);
     resp_free(&r);
     gate_open(&g);

@@ -22,6 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* "MAJOR.MINOR.PATCH" of the header built against. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define VERSION            \
+ STR(HEALTH_VERSION_MAJOR) \
+ "." STR(HEALTH_VERSION_MINOR) "." STR(HEALTH_VERSION_PATCH)
+
 #define OUT_MAX 4096
 #define SKIP 77
 
@@ -91,7 +98,7 @@ static void test_request_format(void)
         (void)snprintf(want, sizeof(want), "\r\nHost: 127.0.0.1:%d\r\n",
                        s.port);
         ASSERT_CONTAINS(req, want);
-        ASSERT_CONTAINS(req, "\r\nUser-Agent: health-probe/0.2.0\r\n");
+        ASSERT_CONTAINS(req, "\r\nUser-Agent: health-probe/" VERSION "\r\n");
         ASSERT_CONTAINS(req, "\r\nAccept: */*\r\n");
         ASSERT_CONTAINS(req, "\r\nConnection: close\r\n\r\n");
         ASSERT_STR_EQ(req + strlen(req) - 4, "\r\n\r\n");

@@ -319,31 +319,39 @@ static bool front_route(const struct health__request *req,
     return health__route(req->path, ep, &name) == 0 && !name;
 }
 
+/* @s stays open, waiting for its next request. */
+static void keep(struct health__front *f, struct slot *s)
+{
+    s->idle_deadline_ns =
+        health__mono_ns() + (int64_t)f->h->cfg.idle_timeout_s * 1000000000;
+}
+
 /* Serves what @s's peer sent: plain probe requests here, anything else
- * to libmicrohttpd. */
+ * to libmicrohttpd.  Looks again without waiting only when more than the
+ * request answered was there: a keep-alive peer sends its next request
+ * after the answer, and poll() says when. */
 static void serve(struct health__front *f, struct slot *s)
 {
     struct health__request req;
     enum health__endpoint ep;
+    ssize_t peeked;
     ssize_t n;
     int i;
 
     for (i = 0; i < PIPELINE_BATCH; i++) {
         do
-            n = recv(s->fd, f->request, sizeof(f->request),
-                     MSG_PEEK | MSG_DONTWAIT);
-        while (n < 0 && errno == EINTR);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            s->idle_deadline_ns =
-                health__mono_ns() +
-                (int64_t)f->h->cfg.idle_timeout_s * 1000000000;
+            peeked = recv(s->fd, f->request, sizeof(f->request),
+                          MSG_PEEK | MSG_DONTWAIT);
+        while (peeked < 0 && errno == EINTR);
+        if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            keep(f, s);
             return;
         }
-        if (n <= 0) {
+        if (peeked <= 0) {
             close_slot(f, s);
             return;
         }
-        if (health__request_parse(f->request, (size_t)n, &req) !=
+        if (health__request_parse(f->request, (size_t)peeked, &req) !=
                 HEALTH__REQ_OK ||
             !front_route(&req, &ep)) {
             hand_over(f, s);
@@ -358,7 +366,10 @@ static void serve(struct health__front *f, struct slot *s)
             close_slot(f, s);
             return;
         }
+        if ((size_t)peeked == req.consumed)
+            break;
     }
+    keep(f, s);
 }
 
 /* --- accepting ------------------------------------------------------------ */

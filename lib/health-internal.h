@@ -434,6 +434,9 @@ struct health__conn *health__limits_open(struct health__limits *l,
                                          const struct in6_addr *a, int fd);
 void health__limits_close(struct health__limits *l, struct health__conn *c);
 void health__limits_busy(struct health__conn *c, bool busy);
+/* The descriptor a cut of @c shuts down: -1 while it has none that is
+ * safe to shut down (a cut then waits for the next one). */
+void health__limits_set_fd(struct health__conn *c, int fd);
 
 /* trust.c */
 struct health__trust;

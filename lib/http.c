@@ -86,23 +86,30 @@ struct args {
     bool overflow;
 };
 
-/* Takes the record of the handed-over connection @fd out of the
- * in-flight list; NULL if it is not there. */
-static struct health__conn *inflight_take(struct health__http *s, int fd)
+/* Takes the handed-over connection @fd out of the in-flight list; false
+ * if it is not there. */
+static bool inflight_take(struct health__http *s, int fd, struct inflight *out)
 {
-    struct health__conn *lc = NULL;
+    bool found = false;
     unsigned i;
 
     (void)pthread_mutex_lock(&s->inflight_lock);
     for (i = 0; i < s->n_inflight; i++) {
         if (s->inflight[i].fd == fd) {
-            lc = s->inflight[i].lc;
+            *out = s->inflight[i];
             s->inflight[i] = s->inflight[--s->n_inflight];
+            found = true;
             break;
         }
     }
     (void)pthread_mutex_unlock(&s->inflight_lock);
-    return lc;
+    return found;
+}
+
+/* Forgets an in-flight connection libmicrohttpd will never start. */
+static void inflight_drop(struct health__http *s, const struct inflight *e)
+{
+    health__limits_close(s->limits, e->lc);
 }
 
 /* A connection libmicrohttpd starts or closes.  Every one came from the
@@ -112,6 +119,7 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **sock,
 {
     struct health__http *s = cls;
     const union MHD_ConnectionInfo *fd;
+    struct inflight e;
 
     if (code != MHD_CONNECTION_NOTIFY_STARTED) {
         health__limits_close(s->limits, *sock);
@@ -119,9 +127,14 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **sock,
         return;
     }
     fd = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
-    *sock = fd ? inflight_take(s, fd->connect_fd) : NULL;
-    /* Waiting for a request: idle again, so it may be cut for room. */
-    health__limits_busy(*sock, false);
+    if (!fd || !inflight_take(s, fd->connect_fd, &e)) {
+        *sock = NULL;
+        return;
+    }
+    /* From now on libmicrohttpd tells of the close before it closes:
+     * the descriptor is safe to shut down (now, if it was cut). */
+    health__limits_set_fd(e.lc, fd->connect_fd);
+    *sock = e.lc;
 }
 
 /* Marks the connection as answering a request, or done with one. */
@@ -477,35 +490,41 @@ static struct MHD_Daemon *start_daemon(struct health__http *s)
 /*
  * A connection the front thread hands over (front.c), with its record in
  * the limits, which on_connection() attaches once libmicrohttpd starts
- * it.  Until then the record is busy: never cut, so never shut down after
- * libmicrohttpd closed the socket on a failure and its number was reused.
+ * it.  Until then the record has no descriptor: libmicrohttpd may close
+ * the socket on a failure and the number be reused by the next accept,
+ * which a cut must never reach.  It stays idle, so a handed-over
+ * slowloris can still be cut for room while libmicrohttpd is slow to take
+ * it: the shutdown then happens when libmicrohttpd starts it.
  */
 static void hand_to_mhd(void *ctx, int fd, const struct sockaddr *sa,
                         socklen_t len, struct health__conn *lc)
 {
     struct health__http *s = ctx;
-    struct health__conn *stale;
+    struct inflight e;
+    bool listed = false;
 
-    health__limits_busy(lc, true);
     /* A record left by a start libmicrohttpd gave up on (it closed the
      * socket without a notification) has the same number. */
-    stale = inflight_take(s, fd);
-    health__limits_close(s->limits, stale);
+    if (inflight_take(s, fd, &e))
+        inflight_drop(s, &e);
+    health__limits_set_fd(lc, -1);
+    e.fd = fd;
+    e.lc = lc;
     (void)pthread_mutex_lock(&s->inflight_lock);
     if (s->n_inflight < s->inflight_cap) {
-        s->inflight[s->n_inflight].fd = fd;
-        s->inflight[s->n_inflight++].lc = lc;
-        lc = NULL;
+        s->inflight[s->n_inflight++] = e;
+        listed = true;
     }
     (void)pthread_mutex_unlock(&s->inflight_lock);
-    if (lc) { /* cannot happen: the list holds as many as the queue */
-        health__limits_close(s->limits, lc);
+    if (!listed) { /* cannot happen: the list holds as many as the queue */
+        inflight_drop(s, &e);
         (void)close(fd);
         return;
     }
-    if (MHD_add_connection(s->d, fd, sa, len) != MHD_YES)
+    if (MHD_add_connection(s->d, fd, sa, len) != MHD_YES &&
+        inflight_take(s, fd, &e))
         /* libmicrohttpd closed the socket. */
-        health__limits_close(s->limits, inflight_take(s, fd));
+        inflight_drop(s, &e);
 }
 
 static void http_free(struct health__http *s)

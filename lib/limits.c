@@ -375,7 +375,8 @@ static void idle_unlink(struct health__limits *l, struct health__conn *c)
 static void cut(struct health__limits *l, struct health__conn *c)
 {
     idle_unlink(l, c);
-    (void)shutdown(c->fd, SHUT_RDWR);
+    if (c->fd >= 0) /* else when it gets one (health__limits_set_fd()) */
+        (void)shutdown(c->fd, SHUT_RDWR);
     c->state = CONN_CUT;
     l->cut++;
     c->peer->live--;
@@ -531,5 +532,19 @@ void health__limits_busy(struct health__conn *c, bool busy)
     l = c->l;
     (void)pthread_mutex_lock(&l->lock);
     conn_busy(c, busy);
+    (void)pthread_mutex_unlock(&l->lock);
+}
+
+void health__limits_set_fd(struct health__conn *c, int fd)
+{
+    struct health__limits *l;
+
+    if (!c)
+        return;
+    l = c->l;
+    (void)pthread_mutex_lock(&l->lock);
+    c->fd = fd;
+    if (fd >= 0 && c->state == CONN_CUT)
+        (void)shutdown(fd, SHUT_RDWR);
     (void)pthread_mutex_unlock(&l->lock);
 }

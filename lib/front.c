@@ -50,6 +50,8 @@
 #define ACCEPT_BATCH 32
 /* Requests answered per connection per pass (pipelining). */
 #define PIPELINE_BATCH 8
+/* While the limits are full, how often the front looks again. */
+#define FULL_RECHECK_NS 10000000
 /* After EMFILE and the like, how long the listener rests. */
 #define ACCEPT_BACKOFF_NS 100000000
 /* The time slice the front thread asks for (short_slice()). */
@@ -417,9 +419,12 @@ static void accept_some(struct health__front *f)
 {
     int i;
 
-    /* With every slot taken the rest wait in the backlog until a
-     * connection closes (those the limits cut close on the next pass). */
-    for (i = 0; i < ACCEPT_BATCH && f->n_free > 0; i++) {
+    /* With every slot taken, or every socket the limits allow open (cut
+     * ones not closed yet), the rest wait in the backlog until one
+     * closes, rather than being accepted only to be refused. */
+    for (i = 0;
+         i < ACCEPT_BATCH && f->n_free > 0 && !health__limits_full(f->limits);
+         i++) {
         struct sockaddr_storage sa;
         socklen_t len = sizeof(sa);
         int fd = accept4(f->listen_fd, (struct sockaddr *)&sa, &len,
@@ -449,7 +454,10 @@ static nfds_t poll_set(struct health__front *f, int64_t now, int *ms)
 
     f->pfd[n].fd = f->wake_fd;
     f->pfd[n++].events = POLLIN;
-    if (now >= f->accept_rest_ns && f->n_free > 0) {
+    if (health__limits_full(f->limits)) {
+        /* Sockets close on libmicrohttpd's side too: look again soon. */
+        next = now + FULL_RECHECK_NS;
+    } else if (now >= f->accept_rest_ns && f->n_free > 0) {
         f->pfd[n].fd = f->listen_fd;
         f->pfd[n++].events = POLLIN;
     } else if (f->n_free > 0 && f->accept_rest_ns < next) {

@@ -430,6 +430,9 @@ int health__limits_new(struct health__limits **ret, unsigned max_total,
                        unsigned max_per_ip, unsigned headroom);
 void health__limits_free(struct health__limits *l);
 bool health__limits_admit(struct health__limits *l, const struct in6_addr *a);
+/* Whether every socket the limits allow is open, cut ones included: no
+ * connection can be admitted until one closes. */
+bool health__limits_full(struct health__limits *l);
 struct health__conn *health__limits_open(struct health__limits *l,
                                          const struct in6_addr *a, int fd);
 void health__limits_close(struct health__limits *l, struct health__conn *c);

@@ -548,3 +548,13 @@ void health__limits_set_fd(struct health__conn *c, int fd)
         (void)shutdown(fd, SHUT_RDWR);
     (void)pthread_mutex_unlock(&l->lock);
 }
+
+bool health__limits_full(struct health__limits *l)
+{
+    bool full;
+
+    (void)pthread_mutex_lock(&l->lock);
+    full = l->open >= l->max_total + l->headroom;
+    (void)pthread_mutex_unlock(&l->lock);
+    return full;
+}

@@ -78,7 +78,7 @@ extern "C" {
 
 #define HEALTH_VERSION_MAJOR 0
 #define HEALTH_VERSION_MINOR 2
-#define HEALTH_VERSION_PATCH 0
+#define HEALTH_VERSION_PATCH 1
 #define HEALTH_VERSION_HEX                                     \
  ((HEALTH_VERSION_MAJOR << 16) | (HEALTH_VERSION_MINOR << 8) | \
   (HEALTH_VERSION_PATCH))

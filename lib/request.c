@@ -89,8 +89,9 @@ static size_t parse_line(const char *b, size_t n, struct health__request *r)
         r->path[p] = b[i];
     }
     r->path[p] = '\0';
-    if (n - i < 10 || memcmp(b + i, " HTTP/1.", 8) != 0 ||
-        (b[i + 8] != '0' && b[i + 8] != '1') || b[i + 9] != '\r')
+    if (n - i < 11 || memcmp(b + i, " HTTP/1.", 8) != 0 ||
+        (b[i + 8] != '0' && b[i + 8] != '1') || b[i + 9] != '\r' ||
+        b[i + 10] != '\n')
         return 0;
     r->http10 = b[i + 8] == '0';
     return i + 9;

@@ -436,8 +436,10 @@ static void test_fork(void)
         ASSERT_GE(pid, 0);
         if (pid == 0) {
             struct health_check c2 = { .name = "child", .run = flip_run };
-            /* A deadlock kills the child: the parent sees it. */
-            alarm((unsigned)SLOW(5));
+            /* A deadlock kills the child: the parent sees it.  Generous:
+             * under a loaded sanitizer run a child can wait seconds for a
+             * CPU. */
+            alarm((unsigned)SLOW(20));
             if (health_stop(h) != -ECHILD || health_start(h) != -ECHILD ||
                 health_register_check(h, &c2, NULL) != -ECHILD ||
                 health_unregister_check(h, "db") != -ECHILD ||
@@ -496,7 +498,7 @@ static void test_fork_heartbeat_table(void)
         if (pid == 0) {
             health_heartbeat_t *hb;
             health_t *mine;
-            alarm((unsigned)SLOW(5));
+            alarm((unsigned)SLOW(20));
             if (health_create(&mine, NULL) < 0 ||
                 health_register_heartbeat(mine, "child", 1000, &hb) < 0)
                 _exit(5);

@@ -124,6 +124,9 @@ bool json_has(struct resp *r, const char *path);
 int test_threads(void);
 /* Open file descriptors in this process. */
 int test_fds(void);
+/* The id of this process's thread named @name (as /proc/self/task/N/comm
+ * says), or 0 when there is none. */
+long test_thread_tid(const char *name);
 
 /* A gate a check callback can block on until the test opens it. */
 struct gate {

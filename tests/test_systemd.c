@@ -5,7 +5,6 @@
  * health_begin_shutdown(), STATUS= naming the failing checks. */
 #include "test.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -184,33 +183,6 @@ static int64_t rx_time(const char *text, size_t k)
     return t;
 }
 
-/* Whether a thread of this process is named @name. */
-static bool thread_named(const char *name)
-{
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    bool found = false;
-
-    ASSERT_TRUE(d);
-    while (!found && (e = readdir(d))) {
-        char path[300];
-        char comm[32] = "";
-        FILE *f;
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-        f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fgets(comm, sizeof(comm), f))
-            comm[strcspn(comm, "\n")] = '\0';
-        fclose(f);
-        found = strcmp(comm, name) == 0;
-    }
-    closedir(d);
-    return found;
-}
-
 /* Asserts that no line equal to @text arrives for @ms. */
 static void expect_none_for(const char *text, int64_t ms)
 {
@@ -359,7 +331,7 @@ static void test_nothing_sent(void)
         else if (round == 1)
             setenv("HEALTH_SYSTEMD", "off", 1);
         h = server(round == 2 ? HEALTH_OPT_NO_SYSTEMD : 0);
-        ASSERT_FALSE(thread_named("health-systemd"));
+        ASSERT_FALSE(test_thread_tid("health-systemd"));
         expect_status(health_port(h), "/ready", 200);
         ASSERT_OK(health_begin_shutdown(h));
         expect_status(health_port(h), "/ready", 503);
@@ -378,12 +350,12 @@ static void test_abstract_and_option(void)
     rx_open(true);
     setenv("HEALTH_SYSTEMD", "off", 1);
     h = server(HEALTH_OPT_SYSTEMD);
-    ASSERT_TRUE(thread_named("health-systemd"));
+    ASSERT_TRUE(test_thread_tid("health-systemd"));
     WAIT_UNTIL(rx_count("READY=1") == 1, 2000);
     ASSERT_STR_EQ(rx_status(), "ready");
     /* Stopping joins the thread; nothing is sent afterwards. */
     ASSERT_OK(health_stop(h));
-    ASSERT_FALSE(thread_named("health-systemd"));
+    ASSERT_FALSE(test_thread_tid("health-systemd"));
     ASSERT_OK(health_begin_shutdown(h));
     expect_none_for("STOPPING=1", 100);
     health_destroy(h);

@@ -5,10 +5,12 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <sched.h>
 #include <poll.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t test_now_ms(void)
 {
@@ -264,6 +266,36 @@ int test_threads(void)
 int test_fds(void)
 {
     return count_dir("/proc/self/fd") - 1; /* the DIR's own */
+}
+
+long test_thread_tid(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    long tid = 0;
+
+    ASSERT_TRUE(d != NULL);
+    while (!tid && (e = readdir(d))) {
+        char path[300];
+        char comm[32] = "";
+        int fd;
+        ssize_t n;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* the thread exited meanwhile */
+        n = read(fd, comm, sizeof(comm) - 1);
+        close(fd);
+        if (n > 0 && comm[n - 1] == '\n')
+            comm[n - 1] = '\0';
+        if (strcmp(comm, name) == 0)
+            tid = atol(e->d_name);
+    }
+    closedir(d);
+    return tid;
 }
 
 void gate_init(struct gate *g)

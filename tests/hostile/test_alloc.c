@@ -627,35 +627,6 @@ static void test_requests(void)
     health_destroy(h);
 }
 
-/* The thread id of the library thread named @name, or 0. */
-static long tid_of(const char *name)
-{
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    long tid = 0;
-
-    ASSERT_TRUE(d != NULL);
-    while (!tid && (e = readdir(d))) {
-        char path[300];
-        char comm[32] = "";
-        FILE *f;
-
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-        f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fgets(comm, sizeof(comm), f))
-            comm[strcspn(comm, "\n")] = '\0';
-        fclose(f);
-        if (strcmp(comm, name) == 0)
-            tid = atol(e->d_name);
-    }
-    closedir(d);
-    return tid;
-}
-
 static atomic_int flip;
 
 static health_status_t flapping(health_result_t *r, void *ud)
@@ -706,7 +677,7 @@ static void test_front_allocs(void)
         ASSERT_OK(health_register_heartbeat(h, "loop", 60000, &hb));
         ASSERT_OK(health_start(h));
         port = health_port(h);
-        tid = tid_of("health-front");
+        tid = test_thread_tid("health-front");
         ASSERT_TRUE(tid != 0);
         /* Warm: buffers at their size, limit records made. */
         for (i = 0; i < 200; i++) {

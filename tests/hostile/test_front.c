@@ -22,8 +22,6 @@
  */
 #include "hostile.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -328,35 +326,6 @@ static void test_idle(void)
     health_destroy(h);
 }
 
-static bool thread_named(const char *name)
-{
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    bool found = false;
-
-    ASSERT_TRUE(d != NULL);
-    while (!found && (e = readdir(d))) {
-        char path[300];
-        char comm[32] = "";
-        int fd;
-        ssize_t n;
-
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-        fd = open(path, O_RDONLY);
-        if (fd < 0)
-            continue;
-        n = read(fd, comm, sizeof(comm) - 1);
-        close(fd);
-        if (n > 0 && comm[n - 1] == '\n')
-            comm[n - 1] = '\0';
-        found = strcmp(comm, name) == 0;
-    }
-    closedir(d);
-    return found;
-}
-
 static void test_stop(void)
 {
     enum {
@@ -370,8 +339,8 @@ static void test_stop(void)
     int i;
 
     WAIT_UNTIL(hostile_ready(port), 3000);
-    ASSERT_TRUE(thread_named("health-front"));
-    ASSERT_TRUE(thread_named("health-handoff"));
+    ASSERT_TRUE(test_thread_tid("health-front"));
+    ASSERT_TRUE(test_thread_tid("health-handoff"));
     /* Some wait on the front for a request, some were handed over with
      * half a request. */
     for (i = 0; i < IDLE + HANDED; i++) {
@@ -383,8 +352,8 @@ static void test_stop(void)
     }
     ASSERT_TRUE(hostile_ready(port));
     ASSERT_OK(health_stop(h));
-    ASSERT_FALSE(thread_named("health-front"));
-    ASSERT_FALSE(thread_named("health-handoff"));
+    ASSERT_FALSE(test_thread_tid("health-front"));
+    ASSERT_FALSE(test_thread_tid("health-handoff"));
     for (i = 0; i < IDLE + HANDED; i++) {
         ASSERT_TRUE(hc_peer_closed(fds[i], (int)SLOW(2000)));
         close(fds[i]);

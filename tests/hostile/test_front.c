@@ -14,6 +14,8 @@
  *   head        HEAD: the headers of the GET, Content-Length included,
  *               and no body
  *   http10      an HTTP/1.0 request: answered, and closed
+ *   nodelay     answers to pipelined requests are not held back by
+ *               Nagle's algorithm waiting for the client's delayed ACK
  *   idle        a keep-alive connection idle past idle_timeout_s is
  *               closed by the front
  *   stop        health_stop() with connections waiting on the front and
@@ -302,6 +304,63 @@ static void test_http10(void)
     health_destroy(h);
 }
 
+/* Ten pipelined HEADs on a connection past its first exchanges (so the
+ * client's ACKs are delayed, not quick): with Nagle's algorithm on, every
+ * answer after the first waits for an ACK, at least 40 ms on Linux. */
+static void test_nodelay(void)
+{
+    static const char one[] = "HEAD /live HTTP/1.1\r\nHost: x\r\n\r\n";
+    char ten[sizeof(one) * 10];
+    char buf[16384];
+    int64_t best = INT64_MAX;
+    int port;
+    health_t *h = server(HEALTH_DETAILS_LOCAL, &port);
+    int fd;
+    int i;
+
+    WAIT_UNTIL(hostile_ready(port), 3000);
+    ten[0] = '\0';
+    for (i = 0; i < 10; i++)
+        strcat(ten, one);
+    fd = hc_connect("127.0.0.1", port, SLOW(2000));
+    ASSERT_GE(fd, 0);
+    for (i = 0; i < 60; i++) {
+        /* 50 exchanges one at a time, then 10 rounds of 10 at once. */
+        const char *msg = i < 50 ? one : ten;
+        int want = i < 50 ? 1 : 10;
+        int64_t start = hostile_now();
+        int64_t end = start + SLOW(3000);
+        size_t got = 0;
+        int answers = 0;
+
+        ASSERT_EQ(send(fd, msg, strlen(msg), MSG_NOSIGNAL),
+                  (ssize_t)strlen(msg));
+        while (answers < want && hostile_now() < end) {
+            ssize_t n =
+                recv(fd, buf + got, sizeof(buf) - 1 - got, MSG_DONTWAIT);
+            const char *p;
+
+            if (n <= 0) {
+                test_backoff();
+                continue;
+            }
+            got += (size_t)n;
+            buf[got] = '\0';
+            for (answers = 0, p = buf; (p = strstr(p, "\r\n\r\n")); p += 4)
+                answers++;
+        }
+        ASSERT_EQ(answers, want);
+        ASSERT_TRUE(strstr(buf, "HTTP/1.1 200 OK\r\n") == buf);
+        if (want == 10 && hostile_now() - start < best)
+            best = hostile_now() - start;
+    }
+    /* Best of ten: a held answer costs 40 ms every time. */
+    if (test_time_scale() == 1)
+        ASSERT_LT(best, 30);
+    close(fd);
+    health_destroy(h);
+}
+
 static void test_idle(void)
 {
     int port;
@@ -373,8 +432,8 @@ int main(int argc, char **argv)
     } cases[] = {
         { "parity", test_parity },   { "keepalive", test_keepalive },
         { "trickle", test_trickle }, { "head", test_head },
-        { "http10", test_http10 },   { "idle", test_idle },
-        { "stop", test_stop },
+        { "http10", test_http10 },   { "nodelay", test_nodelay },
+        { "idle", test_idle },       { "stop", test_stop },
     };
     size_t i;
     int ran = 0;

@@ -319,7 +319,7 @@ static bool own_cgroup(int version, char *path, size_t size)
         if (!p)
             continue;
         *p++ = '\0';
-        ctl++;
+        *ctl++ = '\0';
         if (version == 2)
             found = strcmp(line, "0") == 0 && ctl[0] == '\0';
         else

@@ -1,12 +1,16 @@
 /* The disk, memory, fds and file checks against the real thing: a tmpfs
  * of known size (as root) and the file system the test runs on, the
  * process's own cgroup (a child cgroup with a limit, as root), its own
- * descriptors and RLIMIT_NOFILE, and real files with real mtimes. */
+ * descriptors and RLIMIT_NOFILE, and real files with real mtimes.  The
+ * cgroup v2 files, where the host has v1, are laid out as the kernel
+ * writes them on a tmpfs, with /proc/self/cgroup and mountinfo bound over
+ * in a mount namespace of the test's own. */
 #include "checkutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -350,6 +354,154 @@ static void test_memory_cgroup(void)
     printf("memory cgroup: pass, warn, fail, pass in a v%d cgroup\n", version);
 }
 
+/* Writes @text to @path, creating it. */
+static void put(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "we");
+    ASSERT_TRUE(f != NULL);
+    ASSERT_EQ(fputs(text, f) >= 0, 1);
+    ASSERT_OK(fclose(f));
+}
+
+/* A cgroup v2 directory with the memory files of a kernel's: @max is a
+ * number or "max". */
+static void v2_group(const char *dir, const char *max, unsigned current_mib,
+                     unsigned inactive_file_mib)
+{
+    char text[256];
+
+    ASSERT_TRUE(mkdir(dir, 0755) == 0 || errno == EEXIST);
+    snprintf(text, sizeof(text), "%s\n", max);
+    put(dir, "memory.max", text);
+    snprintf(text, sizeof(text), "%llu\n",
+             (unsigned long long)current_mib * MiB);
+    put(dir, "memory.current", text);
+    snprintf(text, sizeof(text),
+             "anon 1048576\nfile 2097152\nactive_anon 0\n"
+             "inactive_anon 0\nactive_file 0\ninactive_file %llu\n"
+             "unevictable 0\n",
+             (unsigned long long)inactive_file_mib * MiB);
+    put(dir, "memory.stat", text);
+}
+
+/* Binds the file @dir/@name over /proc/self/@proc_name. */
+static bool bind_proc(const char *dir, const char *name, const char *proc_name)
+{
+    char src[512];
+    char dst[128];
+
+    snprintf(src, sizeof(src), "%s/%s", dir, name);
+    snprintf(dst, sizeof(dst), "/proc/%d/%s", (int)getpid(), proc_name);
+    return mount(src, dst, NULL, MS_BIND, NULL) == 0;
+}
+
+/* In the child: the unified hierarchy mounted at @t with its root at
+ * @mroot (a cgroup namespace or a bind mount shows a subtree), this
+ * process in /kubepods/pod1/ctr. */
+static int memory_v2_child(const char *t, const char *mroot)
+{
+    char dir[512];
+    char text[1024];
+    char pod[600];
+    char ctr[700];
+    health_t *h;
+    struct health_check c = mk("memv2");
+    struct seen s;
+    int port;
+    const char *base = strcmp(mroot, "/") == 0 ? "/kubepods" : "";
+
+    /* The hierarchy as the mount shows it. */
+    snprintf(dir, sizeof(dir), "%s%s", t, base);
+    v2_group(dir, "max", 900, 0);
+    snprintf(pod, sizeof(pod), "%s/pod1", dir);
+    v2_group(pod, "268435456", 200, 0); /* 200 of 256 MiB: 78 % */
+    snprintf(ctr, sizeof(ctr), "%s/ctr", pod);
+    v2_group(ctr, "max", 120, 20);
+    snprintf(text, sizeof(text), "0::/kubepods/pod1/ctr\n");
+    put(t, "cgroup", text);
+    snprintf(text, sizeof(text),
+             "30 20 0:26 %s %s rw,nosuid,nodev,noexec,relatime shared:4 - "
+             "cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
+             mroot, t);
+    put(t, "mountinfo", text);
+    if (!bind_proc(t, "cgroup", "cgroup") ||
+        !bind_proc(t, "mountinfo", "mountinfo"))
+        return 77;
+
+    h = test_server(NULL);
+    port = health_port(h);
+    ASSERT_OK(health_check_memory(h, &c, 0.5, 0.9));
+    /* The fullest of the process's cgroup and its ancestors. */
+    wait_check(port, "memv2", "warn",
+               "working set 200.0 MiB of 256.0 MiB limit (78.1%, cgroup v2)",
+               5000, &s);
+    ASSERT_TRUE(fabs(s.observed - 78.125) < 0.01);
+    /* Page cache that can be reclaimed is not the working set. */
+    v2_group(pod, "268435456", 255, 20); /* 235 of 256 MiB */
+    wait_check(port, "memv2", "fail", "working set 235.0 MiB of 256.0 MiB",
+               5000, NULL);
+    /* A limit on the container itself, tighter in proportion. */
+    v2_group(ctr, "134217728", 120, 20); /* 100 of 128 MiB */
+    v2_group(pod, "268435456", 100, 0);
+    wait_check(port, "memv2", "warn", "working set 100.0 MiB of 128.0 MiB",
+               5000, NULL);
+    v2_group(pod, "268435456", 30, 0);
+    v2_group(ctr, "134217728", 20, 0);
+    wait_check(port, "memv2", "pass", "working set 20.0 MiB of 128.0 MiB", 5000,
+               NULL);
+    /* No limit anywhere: the process's RSS against physical memory. */
+    v2_group(ctr, "max", 40, 0);
+    v2_group(pod, "max", 100, 0);
+    wait_check(port, "memv2", "pass", "no cgroup limit", 5000, NULL);
+    health_destroy(h);
+    return 0;
+}
+
+/* The cgroup v2 path of the memory check, where the host may have v1:
+ * in a mount namespace of its own, a child sees a unified hierarchy laid
+ * out on a tmpfs and /proc/self/cgroup and mountinfo that point at it.
+ * Twice: mounted at its root, and showing a subtree (as inside a cgroup
+ * namespace). */
+static void test_memory_cgroup_v2(void)
+{
+    static const char *const roots[] = { "/", "/kubepods" };
+    size_t i;
+
+    for (i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+        char t[] = "/tmp/health-cgroup2-XXXXXX";
+        int status;
+        pid_t child;
+
+        ASSERT_PTR_NE(mkdtemp(t), NULL);
+        fflush(stdout);
+        child = fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) {
+            if (unshare(CLONE_NEWNS) != 0 ||
+                mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+                mount("tmpfs", t, "tmpfs", 0, "size=1m") != 0)
+                _exit(77);
+            _exit(memory_v2_child(t, roots[i]));
+        }
+        ASSERT_EQ(waitpid(child, &status, 0), child);
+        ASSERT_OK(rmdir(t));
+        ASSERT_TRUE(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 77) {
+            printf("memory cgroup v2: skipped (needs root: a mount "
+                   "namespace and bind mounts over /proc)\n");
+            return;
+        }
+        ASSERT_EQ(WEXITSTATUS(status), 0);
+        printf("memory cgroup v2 (root %s): warn, fail, warn, pass, "
+               "no limit\n",
+               roots[i]);
+    }
+}
+
 static void test_fd_count(health_t *h, int port)
 {
     struct rlimit old;
@@ -434,6 +586,7 @@ int main(void)
 
     /* First, while the process has one thread: the test forks. */
     test_memory_cgroup();
+    test_memory_cgroup_v2();
     h = test_server(NULL);
     port = health_port(h);
     test_bad_arguments(h);
@@ -445,6 +598,6 @@ int main(void)
     /* The checks feed /live. */
     expect_status(port, "/live", 200);
     health_destroy(h);
-    printf("checks-sys: 7 passed, 0 failed\n");
+    printf("checks-sys: 8 passed, 0 failed\n");
     return 0;
 }

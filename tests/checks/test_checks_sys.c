@@ -399,13 +399,57 @@ static bool bind_proc(const char *dir, const char *name, const char *proc_name)
     return mount(src, dst, NULL, MS_BIND, NULL) == 0;
 }
 
+/* Makes /proc/self/cgroup say this process is in @own of the unified
+ * hierarchy, and mountinfo that the hierarchy is mounted at @t with its
+ * root at @mroot.  False without the privilege to. */
+static bool fake_proc(const char *t, const char *mroot, const char *own)
+{
+    char text[1024];
+
+    snprintf(text, sizeof(text), "0::%s\n", own);
+    put(t, "cgroup", text);
+    snprintf(text, sizeof(text),
+             "30 20 0:26 %s %s rw,nosuid,nodev,noexec,relatime shared:4 - "
+             "cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
+             mroot, t);
+    put(t, "mountinfo", text);
+    return bind_proc(t, "cgroup", "cgroup") &&
+           bind_proc(t, "mountinfo", "mountinfo");
+}
+
+/* In the child, as in a container with a cgroup namespace of its own
+ * (Kubernetes' default on v2): the process's cgroup is the root of the
+ * hierarchy it sees, "0::/", and the limit is in the mount's top. */
+static int memory_v2_ns_child(const char *t)
+{
+    health_t *h;
+    struct health_check c = mk("memv2");
+    int port;
+
+    v2_group(t, "134217728", 100, 20); /* 80 of 128 MiB: 62.5 % */
+    if (!fake_proc(t, "/", "/"))
+        return 77;
+    h = test_server(NULL);
+    port = health_port(h);
+    ASSERT_OK(health_check_memory(h, &c, 0.5, 0.9));
+    wait_check(port, "memv2", "warn",
+               "working set 80.0 MiB of 128.0 MiB limit (62.5%, cgroup v2)",
+               5000, NULL);
+    v2_group(t, "134217728", 130, 10);
+    wait_check(port, "memv2", "fail", "working set 120.0 MiB of 128.0 MiB",
+               5000, NULL);
+    v2_group(t, "max", 130, 10);
+    wait_check(port, "memv2", "pass", "no cgroup limit", 5000, NULL);
+    health_destroy(h);
+    return 0;
+}
+
 /* In the child: the unified hierarchy mounted at @t with its root at
  * @mroot (a cgroup namespace or a bind mount shows a subtree), this
  * process in /kubepods/pod1/ctr. */
 static int memory_v2_child(const char *t, const char *mroot)
 {
     char dir[512];
-    char text[1024];
     char pod[600];
     char ctr[700];
     health_t *h;
@@ -421,15 +465,7 @@ static int memory_v2_child(const char *t, const char *mroot)
     v2_group(pod, "268435456", 200, 0); /* 200 of 256 MiB: 78 % */
     snprintf(ctr, sizeof(ctr), "%s/ctr", pod);
     v2_group(ctr, "max", 120, 20);
-    snprintf(text, sizeof(text), "0::/kubepods/pod1/ctr\n");
-    put(t, "cgroup", text);
-    snprintf(text, sizeof(text),
-             "30 20 0:26 %s %s rw,nosuid,nodev,noexec,relatime shared:4 - "
-             "cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
-             mroot, t);
-    put(t, "mountinfo", text);
-    if (!bind_proc(t, "cgroup", "cgroup") ||
-        !bind_proc(t, "mountinfo", "mountinfo"))
+    if (!fake_proc(t, mroot, "/kubepods/pod1/ctr"))
         return 77;
 
     h = test_server(NULL);
@@ -464,14 +500,15 @@ static int memory_v2_child(const char *t, const char *mroot)
 /* The cgroup v2 path of the memory check, where the host may have v1:
  * in a mount namespace of its own, a child sees a unified hierarchy laid
  * out on a tmpfs and /proc/self/cgroup and mountinfo that point at it.
- * Twice: mounted at its root, and showing a subtree (as inside a cgroup
- * namespace). */
+ * Three times: mounted at its root, showing a subtree (a bind mount),
+ * and in a cgroup namespace where the process's cgroup is the root. */
 static void test_memory_cgroup_v2(void)
 {
-    static const char *const roots[] = { "/", "/kubepods" };
+    static const char *const cases[] = { "root /", "root /kubepods",
+                                         "cgroup namespace" };
     size_t i;
 
-    for (i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char t[] = "/tmp/health-cgroup2-XXXXXX";
         int status;
         pid_t child;
@@ -485,7 +522,8 @@ static void test_memory_cgroup_v2(void)
                 mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
                 mount("tmpfs", t, "tmpfs", 0, "size=1m") != 0)
                 _exit(77);
-            _exit(memory_v2_child(t, roots[i]));
+            _exit(i == 2 ? memory_v2_ns_child(t)
+                         : memory_v2_child(t, i == 0 ? "/" : "/kubepods"));
         }
         ASSERT_EQ(waitpid(child, &status, 0), child);
         ASSERT_OK(rmdir(t));
@@ -496,9 +534,9 @@ static void test_memory_cgroup_v2(void)
             return;
         }
         ASSERT_EQ(WEXITSTATUS(status), 0);
-        printf("memory cgroup v2 (root %s): warn, fail, warn, pass, "
-               "no limit\n",
-               roots[i]);
+        printf("memory cgroup v2 (%s): pass, warn and fail as the files "
+               "say\n",
+               cases[i]);
     }
 }
 

@@ -388,7 +388,8 @@ static void v2_group(const char *dir, const char *max, unsigned current_mib,
     put(dir, "memory.stat", text);
 }
 
-/* Binds the file @dir/@name over /proc/self/@proc_name. */
+/* Binds the file @dir/@name over /proc/self/@proc_name.  The type is
+ * ignored for a bind mount; valgrind wants one all the same. */
 static bool bind_proc(const char *dir, const char *name, const char *proc_name)
 {
     char src[512];
@@ -396,7 +397,7 @@ static bool bind_proc(const char *dir, const char *name, const char *proc_name)
 
     snprintf(src, sizeof(src), "%s/%s", dir, name);
     snprintf(dst, sizeof(dst), "/proc/%d/%s", (int)getpid(), proc_name);
-    return mount(src, dst, NULL, MS_BIND, NULL) == 0;
+    return mount(src, dst, "none", MS_BIND, NULL) == 0;
 }
 
 /* Makes /proc/self/cgroup say this process is in @own of the unified
@@ -519,7 +520,7 @@ static void test_memory_cgroup_v2(void)
         ASSERT_GE(child, 0);
         if (child == 0) {
             if (unshare(CLONE_NEWNS) != 0 ||
-                mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+                mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
                 mount("tmpfs", t, "tmpfs", 0, "size=1m") != 0)
                 _exit(77);
             _exit(i == 2 ? memory_v2_ns_child(t)

@@ -3,8 +3,18 @@
 #include "test.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static atomic_int db_status = HEALTH_PASS;
 
@@ -301,6 +311,66 @@ static void test_ipv6_and_any(void)
     health_destroy(h);
 }
 
+#if defined(__x86_64__)
+# define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+# define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* A kernel booted with ipv6.disable=1: socket(AF_INET6, ...) fails with
+ * EAFNOSUPPORT, which a seccomp filter reproduces in a child.  The
+ * default address then falls back to 0.0.0.0 and serves. */
+static void test_no_ipv6(void)
+{
+#ifdef TEST_AUDIT_ARCH
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                 offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET6, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAFNOSUPPORT),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]),
+                               .filter = filter };
+    int status;
+    pid_t pid;
+
+    fflush(stdout);
+    pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        struct health_options o = { .port = HEALTH_PORT_EPHEMERAL };
+        health_t *h;
+        int fd;
+
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+            _exit(77);
+        fd = socket(AF_INET6, SOCK_STREAM, 0);
+        if (fd >= 0 || errno != EAFNOSUPPORT)
+            _exit(77);
+        ASSERT_OK(health_create(&h, &o));
+        ASSERT_OK(health_start(h));
+        ASSERT_GT(health_port(h), 0);
+        expect_status(health_port(h), "/live", 200);
+        health_destroy(h);
+        _exit(0);
+    }
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        printf("no IPv6: skipped (no seccomp filter)\n");
+        return;
+    }
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+#endif
+}
+
 static void test_per_check_paths(void)
 {
     health_t *h = server(HEALTH_DETAILS_DEFAULT);
@@ -386,6 +456,7 @@ int main(void)
     test_errors();
     test_connections();
     test_ipv6_and_any();
+    test_no_ipv6();
     test_per_check_paths();
     test_body_limit();
     return 0;

@@ -26,9 +26,10 @@ static int bind_listen(const struct sockaddr *sa, socklen_t len, bool dual,
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (dual)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    /* Accepted sockets inherit it: every answer is written whole in one
-     * call, so Nagle's algorithm only ever held back the answers to
-     * pipelined requests, each until the client's delayed ACK. */
+    /* Accepted sockets inherit it.  The front thread writes each answer
+     * whole in one call and libmicrohttpd corks its own, so Nagle's
+     * algorithm only ever held back the answers to pipelined requests,
+     * each until the client's delayed ACK. */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (bind(fd, sa, len) < 0 || listen(fd, SOMAXCONN) < 0) {
         r = -errno;

@@ -391,6 +391,22 @@ static void test_per_check_paths(void)
     ASSERT_STR_EQ(json_str(&r, "status"), "pass");
     ASSERT_FALSE(json_has(&r, "checks.cache"));
     resp_free(&r);
+    /* A check that does not exist, or not in that endpoint: 404. */
+    ASSERT_EQ(http_status(port, "/ready/nosuch"), 404);
+    ASSERT_EQ(http_status(port, "/live/db"), 404);
+    ASSERT_EQ(http_status(port, "/health/db"), 200);
+    ASSERT_EQ(http_status(port, "/live/self"), 200);
+    /* Up to 16 exclusions; a 17th is refused, not silently dropped. */
+    {
+        char path[512] = "/ready?exclude=cache";
+        int i;
+
+        for (i = 1; i < 16; i++)
+            strcat(path, "&exclude=x");
+        ASSERT_EQ(http_status(port, path), 200);
+        strcat(path, "&exclude=db");
+        ASSERT_EQ(http_status(port, path), 400);
+    }
     health_destroy(h);
 }
 

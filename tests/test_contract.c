@@ -72,6 +72,7 @@ struct watcher {
     atomic_int last_status; /* the status of the last call */
     atomic_int action;      /* what the callback does after blocking */
     atomic_int action_ret;  /* what that call returned */
+    atomic_int action_ret2; /* ACT_REGISTER: the heartbeat's */
     atomic_bool acted;
 };
 
@@ -79,8 +80,27 @@ enum {
     ACT_NONE,
     ACT_STOP,
     ACT_START,
-    ACT_DESTROY
+    ACT_DESTROY,
+    ACT_REGISTER /* a check and a heartbeat */
 };
+
+/* What a check registered by ACT_REGISTER went through. */
+static atomic_int late_runs;
+static atomic_int late_freed;
+
+static health_status_t late_run(health_result_t *r, void *ud)
+{
+    (void)r;
+    (void)ud;
+    atomic_fetch_add(&late_runs, 1);
+    return HEALTH_PASS;
+}
+
+static void late_free(void *ud)
+{
+    (void)ud;
+    atomic_fetch_add(&late_freed, 1);
+}
 
 static void watcher_init(struct watcher *w)
 {
@@ -96,12 +116,25 @@ static void act(struct watcher *w)
 
     if (a == ACT_NONE)
         return;
-    if (a == ACT_STOP)
+    if (a == ACT_STOP) {
         r = health_stop(w->h);
-    else if (a == ACT_START)
+    } else if (a == ACT_START) {
         r = health_start(w->h);
-    else
+    } else if (a == ACT_REGISTER) {
+        struct health_check late = { .name = "late",
+                                     .interval_ms = 5,
+                                     .run = late_run,
+                                     .free_data = late_free };
+        health_heartbeat_t *hb = NULL;
+
+        r = health_register_check(w->h, &late, NULL);
+        atomic_store(&w->action_ret2,
+                     health_register_heartbeat(w->h, "late-beat", 1000, &hb));
+        if (hb)
+            abort(); /* *ret is left untouched on failure */
+    } else {
         health_destroy(w->h);
+    }
     atomic_store(&w->action_ret, r);
     atomic_store(&w->acted, true);
 }
@@ -191,8 +224,10 @@ static void test_change_callback_stops(void)
 
 /* Case 2: an on_change that restarts the handle while it is destroyed
  * left a live server behind in 0.1.  Once destroy has begun, no start
- * succeeds, and nothing listens when it has returned. */
-static void test_restart_during_destroy(void)
+ * succeeds, and nothing listens when it has returned.  Registering a
+ * check or a heartbeat then fails too, and the check's callbacks are
+ * never called. */
+static void restart_during_destroy(int action)
 {
     struct watcher w;
     struct flip f = { 0 };
@@ -208,7 +243,7 @@ static void test_restart_during_destroy(void)
     deadman(20);
     watcher_init(&w);
     atomic_store(&w.block, true);
-    atomic_store(&w.action, ACT_START);
+    atomic_store(&w.action, action);
     h = test_server(&o);
     w.h = h;
     port = health_port(h);
@@ -216,13 +251,23 @@ static void test_restart_during_destroy(void)
     WAIT_UNTIL(gate_waiting(&w.gate) == 1, 2000);
     health_destroy(h); /* returns while the callback still blocks */
     ASSERT_FALSE(listening(port));
-    gate_open(&w.gate); /* the callback now calls health_start() */
+    gate_open(&w.gate); /* the callback now acts on the handle */
     WAIT_UNTIL(atomic_load(&w.acted), 2000);
     ASSERT_EQ(atomic_load(&w.action_ret), -ESHUTDOWN);
+    if (action == ACT_REGISTER)
+        ASSERT_EQ(atomic_load(&w.action_ret2), -ESHUTDOWN);
     ASSERT_FALSE(listening(port));
     WAIT_UNTIL(test_threads() <= base, 2000);
     quiet(&w);
+    ASSERT_EQ(atomic_load(&late_runs), 0);
+    ASSERT_EQ(atomic_load(&late_freed), 0);
     alarm(0);
+}
+
+static void test_restart_during_destroy(void)
+{
+    restart_during_destroy(ACT_START);
+    restart_during_destroy(ACT_REGISTER);
 }
 
 /* Case 3: a slow on_change suspended every timeout in 0.1.  While one

@@ -277,7 +277,10 @@ static void test_slow_callback_keeps_timeouts(void)
 {
     struct watcher w;
     struct flip f = { 0 };
-    struct gate hang;
+    /* Static: the hung check's thread leaves it after this returns, and
+     * nothing orders that (a detached thread's exit) before a later
+     * test's use of the same stack. */
+    static struct gate hang;
     struct health_check quick = { .name = "quick",
                                   .interval_ms = 5,
                                   .run = flip_run };
@@ -394,7 +397,7 @@ static void test_log_callback_stops(void)
 {
     struct logger l = { 0 };
     struct health_options o = { .log = log_and_stop, .log_userdata = &l };
-    struct gate g;
+    static struct gate g; /* as in test_slow_callback_keeps_timeouts() */
     struct health_check c = { .name = "hung",
                               .timeout_ms = 20,
                               .run = hang_run };
@@ -416,6 +419,84 @@ static void test_log_callback_stops(void)
     health_destroy(h);
     WAIT_UNTIL(test_threads() <= base, 2000);
     WAIT_UNTIL(atomic_load(&l.left) == atomic_load(&l.lines), 2000);
+    alarm(0);
+}
+
+/* A log callback that blocks on its first line, then keeps the lines. */
+struct slow_logger {
+    struct gate gate;
+    atomic_bool blocked;
+    pthread_mutex_t lock;
+    char first_after[512]; /* the first line delivered after the block */
+    atomic_int after;      /* lines delivered after it */
+    atomic_int left;
+};
+
+static void log_slowly(const char *msg, void *ud)
+{
+    struct slow_logger *l = ud;
+
+    if (!atomic_exchange(&l->blocked, true)) {
+        gate_wait(&l->gate);
+    } else {
+        pthread_mutex_lock(&l->lock);
+        if (atomic_load(&l->after) == 0)
+            snprintf(l->first_after, sizeof(l->first_after), "%s", msg);
+        atomic_fetch_add(&l->after, 1);
+        pthread_mutex_unlock(&l->lock);
+    }
+    atomic_fetch_add(&l->left, 1);
+}
+
+static health_status_t slow_run(health_result_t *r, void *ud)
+{
+    struct flip *f = ud;
+
+    (void)r;
+    atomic_fetch_add(&f->runs, 1);
+    usleep(3000); /* past its 1 ms timeout: one log line a run */
+    return HEALTH_PASS;
+}
+
+/* health.h: "(N log lines dropped) " starts a line when earlier ones were
+ * lost while the log callback was slow.  The callback blocks while a
+ * check times out hundreds of times, far more lines than are kept. */
+static void test_log_lines_dropped(void)
+{
+    /* Static, as the gates above: a run may outlive the handle. */
+    static struct slow_logger l;
+    static struct flip f;
+    struct health_options o = { .log = log_slowly, .log_userdata = &l };
+    struct health_check c = {
+        .name = "slow", .timeout_ms = 1, .interval_ms = 1, .run = slow_run
+    };
+    unsigned long dropped = 0;
+    int base = test_threads();
+    health_t *h;
+    int n = 0;
+
+    deadman(60);
+    memset(&l, 0, sizeof(l));
+    gate_init(&l.gate);
+    pthread_mutex_init(&l.lock, NULL);
+    h = test_server(&o);
+    ASSERT_OK(health_register_check(h, &c, &f));
+    WAIT_UNTIL(gate_waiting(&l.gate) == 1, 5000);
+    WAIT_UNTIL(atomic_load(&f.runs) >= 300, 20000);
+    gate_open(&l.gate);
+    WAIT_UNTIL(atomic_load(&l.after) >= 1, 5000);
+    pthread_mutex_lock(&l.lock);
+    ASSERT_EQ(sscanf(l.first_after, "(%lu log lines dropped) check slow %n",
+                     &dropped, &n) >= 1,
+              1);
+    ASSERT_GT(n, 0);
+    ASSERT_TRUE(strstr(l.first_after, "timed out after 1 ms") != NULL);
+    pthread_mutex_unlock(&l.lock);
+    /* At most the ring's lines were kept of the hundreds logged. */
+    ASSERT_GE(dropped, 100);
+    health_destroy(h);
+    WAIT_UNTIL(test_threads() <= base, 5000);
+    WAIT_UNTIL(atomic_load(&l.left) == atomic_load(&l.after) + 1, 2000);
     alarm(0);
 }
 
@@ -857,6 +938,7 @@ int main(void)
     test_slow_callback_keeps_timeouts();
     test_notifications_in_order();
     test_log_callback_stops();
+    test_log_lines_dropped();
     test_fork();
     test_fork_heartbeat_table();
     test_fault_reaches_handler();

@@ -326,8 +326,19 @@ static void test_register(bool started)
     int r;
 
     ASSERT_OK(health_create(&h, &create_opts));
-    if (started)
+    if (started) {
+        int before = atomic_load(&runs);
+
         ASSERT_OK(health_start(h));
+        /* A first run starts the pool's thread, which stays for the
+         * checks to come: counted in threads0 rather than racing the
+         * unregister below. */
+        atomic_store(&freed, 0);
+        ASSERT_OK(health_register_check(h, &extra, &t));
+        WAIT_UNTIL(atomic_load(&runs) > before, 2000);
+        ASSERT_OK(health_unregister_check(h, "extra"));
+        WAIT_UNTIL(atomic_load(&freed) == 1, 2000);
+    }
     threads0 = test_threads();
     for (n = 1; n < LOOP_MAX; n++) {
         atomic_store(&freed, 0);

@@ -86,30 +86,23 @@ struct args {
     bool overflow;
 };
 
-/* Takes the handed-over connection @fd out of the in-flight list; false
- * if it is not there. */
-static bool inflight_take(struct health__http *s, int fd, struct inflight *out)
+/* Takes the record of the handed-over connection @fd out of the
+ * in-flight list; NULL if it is not there. */
+static struct health__conn *inflight_take(struct health__http *s, int fd)
 {
-    bool found = false;
+    struct health__conn *lc = NULL;
     unsigned i;
 
     (void)pthread_mutex_lock(&s->inflight_lock);
     for (i = 0; i < s->n_inflight; i++) {
         if (s->inflight[i].fd == fd) {
-            *out = s->inflight[i];
+            lc = s->inflight[i].lc;
             s->inflight[i] = s->inflight[--s->n_inflight];
-            found = true;
             break;
         }
     }
     (void)pthread_mutex_unlock(&s->inflight_lock);
-    return found;
-}
-
-/* Forgets an in-flight connection libmicrohttpd will never start. */
-static void inflight_drop(struct health__http *s, const struct inflight *e)
-{
-    health__limits_close(s->limits, e->lc);
+    return lc;
 }
 
 /* A connection libmicrohttpd starts or closes.  Every one came from the
@@ -119,7 +112,7 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **sock,
 {
     struct health__http *s = cls;
     const union MHD_ConnectionInfo *fd;
-    struct inflight e;
+    struct health__conn *lc;
 
     if (code != MHD_CONNECTION_NOTIFY_STARTED) {
         health__limits_close(s->limits, *sock);
@@ -127,14 +120,12 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **sock,
         return;
     }
     fd = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!fd || !inflight_take(s, fd->connect_fd, &e)) {
-        *sock = NULL;
-        return;
-    }
+    lc = fd ? inflight_take(s, fd->connect_fd) : NULL;
     /* From now on libmicrohttpd tells of the close before it closes:
      * the descriptor is safe to shut down (now, if it was cut). */
-    health__limits_set_fd(e.lc, fd->connect_fd);
-    *sock = e.lc;
+    if (lc)
+        health__limits_set_fd(lc, fd->connect_fd);
+    *sock = lc;
 }
 
 /* Marks the connection as answering a request, or done with one. */
@@ -500,31 +491,27 @@ static void hand_to_mhd(void *ctx, int fd, const struct sockaddr *sa,
                         socklen_t len, struct health__conn *lc)
 {
     struct health__http *s = ctx;
-    struct inflight e;
     bool listed = false;
 
     /* A record left by a start libmicrohttpd gave up on (it closed the
      * socket without a notification) has the same number. */
-    if (inflight_take(s, fd, &e))
-        inflight_drop(s, &e);
+    health__limits_close(s->limits, inflight_take(s, fd));
     health__limits_set_fd(lc, -1);
-    e.fd = fd;
-    e.lc = lc;
     (void)pthread_mutex_lock(&s->inflight_lock);
     if (s->n_inflight < s->inflight_cap) {
-        s->inflight[s->n_inflight++] = e;
+        s->inflight[s->n_inflight].fd = fd;
+        s->inflight[s->n_inflight++].lc = lc;
         listed = true;
     }
     (void)pthread_mutex_unlock(&s->inflight_lock);
     if (!listed) { /* cannot happen: the list holds as many as the queue */
-        inflight_drop(s, &e);
+        health__limits_close(s->limits, lc);
         (void)close(fd);
         return;
     }
-    if (MHD_add_connection(s->d, fd, sa, len) != MHD_YES &&
-        inflight_take(s, fd, &e))
+    if (MHD_add_connection(s->d, fd, sa, len) != MHD_YES)
         /* libmicrohttpd closed the socket. */
-        inflight_drop(s, &e);
+        health__limits_close(s->limits, inflight_take(s, fd));
 }
 
 static void http_free(struct health__http *s)

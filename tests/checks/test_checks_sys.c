@@ -418,21 +418,30 @@ static bool fake_proc(const char *t, const char *mroot, const char *own)
            bind_proc(t, "mountinfo", "mountinfo");
 }
 
+/* A server in the child with the memory check "memv2": warn at half the
+ * limit, fail at 90 %. */
+static health_t *memv2_server(int *port)
+{
+    health_t *h = test_server(NULL);
+    struct health_check c = mk("memv2");
+
+    *port = health_port(h);
+    ASSERT_OK(health_check_memory(h, &c, 0.5, 0.9));
+    return h;
+}
+
 /* In the child, as in a container with a cgroup namespace of its own
  * (Kubernetes' default on v2): the process's cgroup is the root of the
  * hierarchy it sees, "0::/", and the limit is in the mount's top. */
 static int memory_v2_ns_child(const char *t)
 {
     health_t *h;
-    struct health_check c = mk("memv2");
     int port;
 
     v2_group(t, "134217728", 100, 20); /* 80 of 128 MiB: 62.5 % */
     if (!fake_proc(t, "/", "/"))
         return 77;
-    h = test_server(NULL);
-    port = health_port(h);
-    ASSERT_OK(health_check_memory(h, &c, 0.5, 0.9));
+    h = memv2_server(&port);
     wait_check(port, "memv2", "warn",
                "working set 80.0 MiB of 128.0 MiB limit (62.5%, cgroup v2)",
                5000, NULL);
@@ -454,7 +463,6 @@ static int memory_v2_child(const char *t, const char *mroot)
     char pod[600];
     char ctr[700];
     health_t *h;
-    struct health_check c = mk("memv2");
     struct seen s;
     int port;
     const char *base = strcmp(mroot, "/") == 0 ? "/kubepods" : "";
@@ -468,10 +476,7 @@ static int memory_v2_child(const char *t, const char *mroot)
     v2_group(ctr, "max", 120, 20);
     if (!fake_proc(t, mroot, "/kubepods/pod1/ctr"))
         return 77;
-
-    h = test_server(NULL);
-    port = health_port(h);
-    ASSERT_OK(health_check_memory(h, &c, 0.5, 0.9));
+    h = memv2_server(&port);
     /* The fullest of the process's cgroup and its ancestors. */
     wait_check(port, "memv2", "warn",
                "working set 200.0 MiB of 256.0 MiB limit (78.1%, cgroup v2)",

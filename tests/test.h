@@ -127,6 +127,8 @@ int test_fds(void);
 /* The id of this process's thread named @name (as /proc/self/task/N/comm
  * says), or 0 when there is none. */
 long test_thread_tid(const char *name);
+/* How many of this process's threads have a name beginning with @prefix. */
+int test_threads_named(const char *prefix);
 
 /* A gate a check callback can block on until the test opens it. */
 struct gate {

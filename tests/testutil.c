@@ -268,6 +268,28 @@ int test_fds(void)
     return count_dir("/proc/self/fd") - 1; /* the DIR's own */
 }
 
+/* The name of thread @tid (a /proc/self/task entry) in @comm; false when
+ * it exited meanwhile. */
+static bool thread_comm(const char *tid, char comm[32])
+{
+    char path[300];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%s/comm", tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = read(fd, comm, 31);
+    close(fd);
+    if (n <= 0)
+        return false;
+    comm[n] = '\0';
+    if (comm[n - 1] == '\n')
+        comm[n - 1] = '\0';
+    return true;
+}
+
 long test_thread_tid(const char *name)
 {
     DIR *d = opendir("/proc/self/task");
@@ -276,26 +298,32 @@ long test_thread_tid(const char *name)
 
     ASSERT_TRUE(d != NULL);
     while (!tid && (e = readdir(d))) {
-        char path[300];
-        char comm[32] = "";
-        int fd;
-        ssize_t n;
+        char comm[32];
 
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue; /* the thread exited meanwhile */
-        n = read(fd, comm, sizeof(comm) - 1);
-        close(fd);
-        if (n > 0 && comm[n - 1] == '\n')
-            comm[n - 1] = '\0';
-        if (strcmp(comm, name) == 0)
+        if (e->d_name[0] != '.' && thread_comm(e->d_name, comm) &&
+            strcmp(comm, name) == 0)
             tid = atol(e->d_name);
     }
     closedir(d);
     return tid;
+}
+
+int test_threads_named(const char *prefix)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    ASSERT_TRUE(d != NULL);
+    while ((e = readdir(d))) {
+        char comm[32];
+
+        if (e->d_name[0] != '.' && thread_comm(e->d_name, comm) &&
+            strncmp(comm, prefix, strlen(prefix)) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
 }
 
 void gate_init(struct gate *g)

@@ -81,17 +81,28 @@ class Prom:
 def start_demo(tmp, fail_file):
     env = dict(os.environ, HEALTH_BIND="127.0.0.1", HEALTH_PORT="",
                HEALTH_DETAILS="", HEALTH_METRICS="")
-    log = open(os.path.join(tmp, "demo.log"), "w+")
-    demo = subprocess.Popen([sys.argv[1], "--port", "0", "--fail-file",
-                             fail_file], stderr=log, stdout=log, env=env,
-                            preexec_fn=die_with_parent)
+    path = os.path.join(tmp, "demo.log")
+    # O_APPEND, and read through a description of its own: seeking the one
+    # the demo writes through would make its next line overwrite the start.
+    with open(path, "a") as log:
+        demo = subprocess.Popen([sys.argv[1], "--port", "0", "--fail-file",
+                                 fail_file], stderr=log, stdout=log, env=env,
+                                preexec_fn=die_with_parent)
+
+    def read_log():
+        with open(path) as f:
+            return f.read()
 
     def port():
-        log.seek(0)
-        m = re.search(r"serving on port (\d+)", log.read())
+        m = re.search(r"serving on port (\d+)", read_log())
         return int(m.group(1)) if m else None
 
-    return demo, wait_for("the demo's port", port, 20)
+    try:
+        return demo, wait_for("the demo's port", port, 20)
+    except AssertionError:
+        sys.stderr.write(f"demo exit status {demo.poll()}, its log:\n"
+                         f"{read_log()}")
+        raise
 
 
 def start_prometheus(tmp, target):
